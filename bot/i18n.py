@@ -1,0 +1,98 @@
+"""Translations and locale-aware formatting.
+
+Every compiled catalog is loaded once at start-up; a missing one stops the bot (Babel would
+otherwise fall back silently to English). Messages are looked up through a `Translator` bound
+to one user's language, never through a process-wide `gettext.install()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_interval, format_time, get_timezone_gmt
+from babel.dates import get_timezone_name as babel_zone_name
+from babel.support import Translations
+
+LANGUAGES: tuple[str, ...] = ("en", "fr", "es")
+DEFAULT_LANGUAGE = "en"
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+
+# Shown in each language's own name so a lost user can find theirs.
+LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "Français", "es": "Español"}
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated later, where the language is known."""
+    return message
+
+
+def negotiate(language_code: str | None) -> str:
+    """Map a Telegram `language_code` (`fr-CA`, `es-419`, ...) to a supported language."""
+    if not language_code:
+        return DEFAULT_LANGUAGE
+    found = Locale.negotiate([language_code.replace("_", "-")], list(LANGUAGES), sep="-")
+    return str(found) if found else DEFAULT_LANGUAGE
+
+
+class CatalogError(Exception):
+    """A compiled catalog is missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Translator:
+    """One language's messages and Babel formatting."""
+
+    lang: str
+    translations: Translations
+
+    def _(self, message: str) -> str:
+        return self.translations.gettext(message)
+
+    def n_(self, singular: str, plural: str, n: int) -> str:
+        return self.translations.ngettext(singular, plural, n)
+
+    def date(self, when: datetime, zone: tzinfo) -> str:
+        """Full date in `zone`, e.g. "jeudi 15 juin 2023"."""
+        return format_date(when.astimezone(zone), "full", locale=self.lang)
+
+    def short_date(self, when: datetime, zone: tzinfo) -> str:
+        return format_date(when.astimezone(zone), "long", locale=self.lang)
+
+    def time(self, when: datetime, zone: tzinfo) -> str:
+        return format_time(when, "HH:mm", tzinfo=zone, locale=self.lang)
+
+    def time_range(self, start: datetime, end: datetime, zone: tzinfo) -> str:
+        return format_interval(start, end, "Hm", tzinfo=zone, locale=self.lang)
+
+    def utc_offset(self, when: datetime, zone: tzinfo) -> str:
+        """The offset the zone really has at that instant, e.g. "UTC+02:00"."""
+        return get_timezone_gmt(when.astimezone(zone), locale=self.lang)
+
+    def zone_name(self, when: datetime, zone: tzinfo) -> str:
+        """The zone's name at that instant, e.g. "Central European Summer Time"."""
+        return babel_zone_name(when.astimezone(zone), locale=self.lang)
+
+    def country(self, code: str) -> str:
+        return Locale.parse(self.lang).territories.get(code, code)
+
+
+class I18n:
+    """All catalogs, loaded eagerly."""
+
+    def __init__(self, locales_dir: Path = LOCALES_DIR) -> None:
+        self._translators: dict[str, Translator] = {}
+        for lang in LANGUAGES:
+            translations = Translations.load(str(locales_dir), locales=[lang], domain=DOMAIN)
+            if not isinstance(translations, Translations):
+                raise CatalogError(
+                    f"{locales_dir}/{lang}/LC_MESSAGES/{DOMAIN}.mo is missing: run "
+                    f"`pybabel compile -d locales`"
+                )
+            self._translators[lang] = Translator(lang, translations)
+
+    def __call__(self, lang: str | None) -> Translator:
+        return self._translators.get(lang or DEFAULT_LANGUAGE, self._translators[DEFAULT_LANGUAGE])
