@@ -1,0 +1,111 @@
+"""The database schema as an ordered list of migrations; `PRAGMA user_version` counts them."""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the whole first schema.
+    """
+    CREATE TABLE users (
+        user_id     INTEGER PRIMARY KEY,
+        language    TEXT NOT NULL,
+        timezone    TEXT,
+        source      TEXT,
+        blocked_at  TEXT,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+
+    -- One row per sign-up: a cancelled registration stays, a new sign-up is a new row.
+    CREATE TABLE registrations (
+        id                INTEGER PRIMARY KEY,
+        user_id           INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        status            TEXT NOT NULL CHECK (status IN ('active', 'waiting', 'cancelled')),
+        full_name         TEXT NOT NULL,
+        email             TEXT NOT NULL,
+        country           TEXT NOT NULL,
+        organisation      TEXT,
+        affiliation       TEXT NOT NULL,
+        session_language  TEXT NOT NULL,
+        language          TEXT NOT NULL,
+        source            TEXT,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL,
+        cancelled_at      TEXT
+    );
+    CREATE UNIQUE INDEX registrations_one_live ON registrations(user_id)
+        WHERE status != 'cancelled';
+    CREATE INDEX registrations_status ON registrations(status, created_at);
+    CREATE INDEX registrations_language ON registrations(status, language);
+    CREATE INDEX registrations_country ON registrations(status, country);
+    CREATE INDEX registrations_affiliation ON registrations(status, affiliation);
+    CREATE INDEX registrations_session_language ON registrations(status, session_language);
+    CREATE INDEX registrations_source ON registrations(status, source);
+
+    -- The history of each registration: registered, waitlisted, promoted, cancelled.
+    CREATE TABLE registration_events (
+        id               INTEGER PRIMARY KEY,
+        registration_id  INTEGER NOT NULL REFERENCES registrations(id) ON DELETE CASCADE,
+        kind             TEXT NOT NULL,
+        at               TEXT NOT NULL
+    );
+    CREATE INDEX registration_events_registration ON registration_events(registration_id);
+
+    -- Conversation states and per-user scratch data of the PTB persistence.
+    CREATE TABLE conversations (
+        name   TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        state  TEXT NOT NULL,
+        PRIMARY KEY (name, key)
+    );
+    CREATE TABLE user_data (
+        user_id  INTEGER PRIMARY KEY,
+        data     TEXT NOT NULL
+    );
+
+    -- Small named values, such as the last update handled.
+    CREATE TABLE meta (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+
+    -- Every message sent on the bot's own initiative (reminders, broadcasts, promotions).
+    CREATE TABLE deliveries (
+        id       INTEGER PRIMARY KEY,
+        user_id  INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        kind     TEXT NOT NULL,
+        status   TEXT NOT NULL
+                 CHECK (status IN ('pending', 'sent', 'blocked', 'failed', 'skipped')),
+        error    TEXT,
+        at       TEXT NOT NULL,
+        UNIQUE (user_id, kind)
+    );
+    CREATE INDEX deliveries_kind ON deliveries(kind, status);
+
+    CREATE TABLE broadcasts (
+        id           INTEGER PRIMARY KEY,
+        admin_id     INTEGER NOT NULL,
+        audience     TEXT NOT NULL,
+        texts        TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'done', 'cancelled')),
+        progress_chat_id     INTEGER,
+        progress_message_id  INTEGER,
+        created_at   TEXT NOT NULL,
+        finished_at  TEXT
+    );
+
+    CREATE TABLE questions (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        language    TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX questions_created ON questions(created_at);
+
+    CREATE TABLE audit_log (
+        id        INTEGER PRIMARY KEY,
+        admin_id  INTEGER NOT NULL,
+        action    TEXT NOT NULL,
+        detail    TEXT,
+        at        TEXT NOT NULL
+    );
+    """,
+)
