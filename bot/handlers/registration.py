@@ -1,0 +1,570 @@
+"""The registration conversation, /myregistration and /unregister."""
+
+from __future__ import annotations
+
+import warnings
+from enum import IntEnum
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from bot import views
+from bot.countries import country_name, match_country
+from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
+from bot.i18n import LANGUAGES, Translator
+from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, Choice, match_choice
+from bot.services.registration import RegistrationClosed
+from bot.services.validation import (
+    NAME_MAX,
+    ORGANISATION_MAX,
+    clean_text,
+    fold,
+    normalise_email,
+)
+from bot.storage import RegistrationData
+
+DRAFT = "registration"
+STEPS = 8
+
+
+class Step(IntEnum):
+    NAME = 1
+    EMAIL = 2
+    COUNTRY = 3
+    ORGANISATION = 4
+    AFFILIATION = 5
+    SESSION_LANGUAGE = 6
+    CONSENT = 7
+    CONFIRM = 8
+
+
+def _draft(ctx: BotContext) -> dict[str, Any]:
+    assert ctx.user_data is not None
+    return ctx.user_data.setdefault(DRAFT, {})
+
+
+def _choice_keyboard(
+    t: Translator, prefix: str, choices: tuple[Choice, ...]
+) -> InlineKeyboardMarkup:
+    return keyboard(
+        [[(f"{i}. {t._(lbl)}", f"reg:{prefix}:{key}")] for i, (key, lbl) in enumerate(choices, 1)]
+    )
+
+
+def _typed_choice(ctx: BotContext, text: str, choices: tuple[Choice, ...]) -> str | None:
+    labels = [[ctx.services.i18n(lang)._(lbl) for _, lbl in choices] for lang in LANGUAGES]
+    return match_choice(text, choices, labels)
+
+
+def _question(
+    t: Translator, step: Step, draft: dict[str, Any]
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    head = t._("Step {step} of {total}").format(step=int(step), total=STEPS)
+    if step is Step.NAME:
+        body = t._("What is your full name? (up to {max} characters)").format(max=NAME_MAX)
+        return f"<b>{head}</b>\n{body}\n\n{t._('Send /cancel at any time to stop.')}", None
+    if step is Step.EMAIL:
+        return f"<b>{head}</b>\n{t._('What is your email address?')}", None
+    if step is Step.COUNTRY:
+        body = t._("In which country do you work or live? Type its name.")
+        return f"<b>{head}</b>\n{body}", None
+    if step is Step.ORGANISATION:
+        body = t._("What is the name of your organisation? (up to {max} characters)").format(
+            max=ORGANISATION_MAX
+        )
+        return f"<b>{head}</b>\n{body}", keyboard([[(t._("Skip this question"), "reg:org:skip")]])
+    if step is Step.AFFILIATION:
+        body = t._("Which best describes you? Tap a button or type its number.")
+        return f"<b>{head}</b>\n{body}", _choice_keyboard(t, "aff", AFFILIATIONS)
+    if step is Step.SESSION_LANGUAGE:
+        body = t._(
+            "In which language will you follow the session? English is the main language; "
+            "interpretation is provided into French and Spanish."
+        )
+        return f"<b>{head}</b>\n{body}", _choice_keyboard(t, "slang", SESSION_LANGUAGES)
+    if step is Step.CONSENT:
+        body = t._(
+            "Privacy notice: the ILO will use your name, email, country, organisation and "
+            "affiliation only to organise this webinar and send you information about it. "
+            "Your data are not shared with third parties. You can erase them at any time "
+            "with /deletemydata.\n\nDo you agree to the use of your data for this event?"
+        )
+        markup = keyboard(
+            [[(t._("Yes, I agree"), "reg:consent:yes")], [(t._("No"), "reg:consent:no")]]
+        )
+        return f"<b>{head}</b>\n{body}", markup
+    data = _data(draft)
+    body = t._("Please check your details:") + "\n\n" + views.registration_summary(t, data)
+    markup = keyboard(
+        [[(t._("Confirm"), "reg:confirm:yes")], [(t._("Start over"), "reg:confirm:restart")]]
+    )
+    return f"<b>{head}</b>\n{body}", markup
+
+
+def _data(draft: dict[str, Any]) -> RegistrationData:
+    return RegistrationData(
+        full_name=draft["name"],
+        email=draft["email"],
+        country=draft["country"],
+        organisation=draft.get("org"),
+        affiliation=draft["aff"],
+        session_language=draft["slang"],
+    )
+
+
+async def ask(update: Update, ctx: BotContext, step: Step, prefix: str = "") -> Step:
+    """Send the question of `step` (after an optional hint) and remember its message."""
+    t = await tr(update, ctx)
+    draft = _draft(ctx)
+    text, markup = _question(t, step, draft)
+    draft["q"] = await reply(update, f"{prefix}\n\n{text}" if prefix else text, markup)
+    draft["step"] = int(step)
+    return step
+
+
+def _current_step(ctx: BotContext) -> Step:
+    return Step(_draft(ctx).get("step", Step.NAME))
+
+
+async def _button(update: Update, ctx: BotContext) -> str | None:
+    """The value of a button on the current question, or None (answered as expired)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    message = query.message
+    if message is None or message.message_id != _draft(ctx).get("q"):
+        await answer_expired(update, ctx)
+        return None
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    return query.data.rsplit(":", 1)[1]
+
+
+# --- entry -------------------------------------------------------------------------------
+
+
+async def begin(update: Update, ctx: BotContext) -> int:
+    """/register: open the form unless closed or already registered."""
+    if update.callback_query:
+        await update.callback_query.answer()
+    t = await tr(update, ctx)
+    services = ctx.services
+    user = update.effective_user
+    assert user is not None
+    existing = await services.registrations.current(user.id)
+    if existing is not None:
+        await _show_registration(update, ctx, t, existing_note=True)
+        return ConversationHandler.END
+    if not services.registrations.is_open():
+        await reply(update, views.closed(t, services.event, services.clock()))
+        return ConversationHandler.END
+    await services.users.start(user.id, user.language_code, None)
+    assert ctx.user_data is not None
+    ctx.user_data[DRAFT] = {}
+    intro = t._("Let us register you. There are {total} short steps.").format(total=STEPS)
+    return await ask(update, ctx, Step.NAME, intro)
+
+
+# --- steps -------------------------------------------------------------------------------
+
+
+async def got_name(update: Update, ctx: BotContext) -> Step:
+    assert update.message is not None and update.message.text is not None
+    t = await tr(update, ctx)
+    name = clean_text(update.message.text)
+    if not name:
+        return await ask(update, ctx, Step.NAME, t._("Please type your name."))
+    if len(name) > NAME_MAX:
+        hint = t._("This name is too long: {max} characters at most.").format(max=NAME_MAX)
+        return await ask(update, ctx, Step.NAME, hint)
+    _draft(ctx)["name"] = name
+    return await ask(update, ctx, Step.EMAIL)
+
+
+async def got_email(update: Update, ctx: BotContext) -> Step:
+    assert update.message is not None and update.message.text is not None
+    t = await tr(update, ctx)
+    email = normalise_email(clean_text(update.message.text))
+    if email is None:
+        hint = t._(
+            "This does not look like a valid email address. Please check it and type it again, "
+            "for example: name@example.org"
+        )
+        return await ask(update, ctx, Step.EMAIL, hint)
+    _draft(ctx)["email"] = email
+    return await ask(update, ctx, Step.COUNTRY)
+
+
+async def got_country_text(update: Update, ctx: BotContext) -> Step:
+    assert update.message is not None and update.message.text is not None
+    t = await tr(update, ctx)
+    match = match_country(clean_text(update.message.text), t.lang)
+    if match.code is not None:
+        return await _country_chosen(update, ctx, match.code)
+    draft = _draft(ctx)
+    if match.suggestions:
+        text = t._(
+            "I could not find this country. Did you mean one of these? "
+            "Tap it, or type the name again."
+        )
+        markup = keyboard(
+            [[(country_name(code, t.lang), f"reg:country:{code}")] for code in match.suggestions]
+        )
+        draft["q"] = await reply(update, text, markup)
+        return Step.COUNTRY
+    hint = t._(
+        "I could not find this country. Please type its full name, for example: {example}"
+    ).format(example=country_name("SN", t.lang))
+    return await ask(update, ctx, Step.COUNTRY, hint)
+
+
+async def got_country_button(update: Update, ctx: BotContext) -> Step | None:
+    code = await _button(update, ctx)
+    if code is None:
+        return None
+    return await _country_chosen(update, ctx, code)
+
+
+async def _country_chosen(update: Update, ctx: BotContext, code: str) -> Step:
+    _draft(ctx)["country"] = code
+    return await ask(update, ctx, Step.ORGANISATION)
+
+
+async def got_organisation(update: Update, ctx: BotContext) -> Step:
+    assert update.message is not None and update.message.text is not None
+    t = await tr(update, ctx)
+    text = clean_text(update.message.text)
+    skip_words = {fold(ctx.services.i18n(lang)._("Skip this question")) for lang in LANGUAGES}
+    if fold(text) in skip_words | {"-", "skip", "passer", "omitir"} or not text:
+        _draft(ctx)["org"] = None
+    elif len(text) > ORGANISATION_MAX:
+        hint = t._("This name is too long: {max} characters at most.").format(max=ORGANISATION_MAX)
+        return await ask(update, ctx, Step.ORGANISATION, hint)
+    else:
+        _draft(ctx)["org"] = text
+    return await ask(update, ctx, Step.AFFILIATION)
+
+
+async def skip_organisation(update: Update, ctx: BotContext) -> Step | None:
+    if await _button(update, ctx) is None:
+        return None
+    _draft(ctx)["org"] = None
+    return await ask(update, ctx, Step.AFFILIATION)
+
+
+async def _choose(
+    update: Update,
+    ctx: BotContext,
+    key: str | None,
+    field: str,
+    step: Step,
+    choices: tuple[Choice, ...],
+) -> Step | None:
+    if key is None or key not in dict(choices):
+        t = await tr(update, ctx)
+        hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(
+            n=len(choices)
+        )
+        return await ask(update, ctx, step, hint)
+    _draft(ctx)[field] = key
+    return await ask(update, ctx, Step(step + 1))
+
+
+async def got_affiliation_text(update: Update, ctx: BotContext) -> Step | None:
+    assert update.message is not None and update.message.text is not None
+    key = _typed_choice(ctx, update.message.text, AFFILIATIONS)
+    return await _choose(update, ctx, key, "aff", Step.AFFILIATION, AFFILIATIONS)
+
+
+async def got_affiliation_button(update: Update, ctx: BotContext) -> Step | None:
+    key = await _button(update, ctx)
+    if key is None:
+        return None
+    return await _choose(update, ctx, key, "aff", Step.AFFILIATION, AFFILIATIONS)
+
+
+async def got_session_language_text(update: Update, ctx: BotContext) -> Step | None:
+    assert update.message is not None and update.message.text is not None
+    key = _typed_choice(ctx, update.message.text, SESSION_LANGUAGES)
+    return await _choose(update, ctx, key, "slang", Step.SESSION_LANGUAGE, SESSION_LANGUAGES)
+
+
+async def got_session_language_button(update: Update, ctx: BotContext) -> Step | None:
+    key = await _button(update, ctx)
+    if key is None:
+        return None
+    return await _choose(update, ctx, key, "slang", Step.SESSION_LANGUAGE, SESSION_LANGUAGES)
+
+
+YES_NO: tuple[Choice, ...] = (("yes", "Yes, I agree"), ("no", "No"))
+CONFIRM_RESTART: tuple[Choice, ...] = (("yes", "Confirm"), ("restart", "Start over"))
+_YES_WORDS = {"yes", "y", "oui", "si", "sí", "ok", "i agree", "j accepte", "acepto", "d accord"}
+_NO_WORDS = {"no", "n", "non"}
+
+
+async def _consent(update: Update, ctx: BotContext, answer: str | None) -> int | None:
+    t = await tr(update, ctx)
+    if answer == "yes":
+        return await ask(update, ctx, Step.CONFIRM)
+    if answer == "no":
+        assert ctx.user_data is not None
+        ctx.user_data.pop(DRAFT, None)
+        await reply(
+            update,
+            t._(
+                "Without your consent we cannot register you, and nothing has been stored. "
+                "You can start again at any time with /register."
+            ),
+        )
+        return ConversationHandler.END
+    hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=2)
+    return await ask(update, ctx, Step.CONSENT, hint)
+
+
+async def got_consent_text(update: Update, ctx: BotContext) -> int | None:
+    assert update.message is not None and update.message.text is not None
+    text = fold(update.message.text)
+    answer = _typed_choice(ctx, text, YES_NO)
+    if answer is None:
+        answer = "yes" if text in _YES_WORDS else "no" if text in _NO_WORDS else None
+    return await _consent(update, ctx, answer)
+
+
+async def got_consent_button(update: Update, ctx: BotContext) -> int | None:
+    answer = await _button(update, ctx)
+    if answer is None:
+        return None
+    return await _consent(update, ctx, answer)
+
+
+async def _confirm(update: Update, ctx: BotContext, answer: str | None) -> int | None:
+    t = await tr(update, ctx)
+    if answer == "restart":
+        assert ctx.user_data is not None
+        ctx.user_data[DRAFT] = {}
+        return await ask(update, ctx, Step.NAME)
+    if answer != "yes":
+        hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=2)
+        return await ask(update, ctx, Step.CONFIRM, hint)
+    user = update.effective_user
+    assert user is not None and ctx.user_data is not None
+    services = ctx.services
+    try:
+        signup = await services.registrations.register(user.id, _data(_draft(ctx)), t.lang)
+    except RegistrationClosed:
+        ctx.user_data.pop(DRAFT, None)
+        await reply(update, views.closed(t, services.event, services.clock()))
+        return ConversationHandler.END
+    ctx.user_data.pop(DRAFT, None)
+    if not signup.created:
+        await _show_registration(update, ctx, t, existing_note=True)
+        return ConversationHandler.END
+    record = await services.users.get(user.id)
+    await reply(
+        update,
+        views.confirmation(
+            t,
+            services.event,
+            signup.registration,
+            signup.position,
+            record.timezone if record else None,
+        ),
+    )
+    return ConversationHandler.END
+
+
+async def got_confirm_text(update: Update, ctx: BotContext) -> int | None:
+    assert update.message is not None and update.message.text is not None
+    return await _confirm(update, ctx, _typed_choice(ctx, update.message.text, CONFIRM_RESTART))
+
+
+async def got_confirm_button(update: Update, ctx: BotContext) -> int | None:
+    answer = await _button(update, ctx)
+    if answer is None:
+        return None
+    return await _confirm(update, ctx, answer)
+
+
+# --- leaving and unexpected input ---------------------------------------------------------
+
+
+async def cancel(update: Update, ctx: BotContext) -> int:
+    """/cancel inside the form: drop the draft."""
+    t = await tr(update, ctx)
+    assert ctx.user_data is not None
+    ctx.user_data.pop(DRAFT, None)
+    await reply(
+        update,
+        t._(
+            "Registration cancelled; nothing has been stored. "
+            "You can start again at any time with /register."
+        ),
+    )
+    return ConversationHandler.END
+
+
+async def unexpected(update: Update, ctx: BotContext) -> Step:
+    """A sticker, photo, command… where an answer was expected: hint, then the same question."""
+    t = await tr(update, ctx)
+    message = update.effective_message
+    if message is not None and message.text and message.text.startswith("/"):
+        hint = t._(
+            "You are in the middle of your registration. Please answer the question "
+            "below, or send /cancel to stop."
+        )
+    else:
+        hint = t._("I can only read text here. Please answer the question below.")
+    return await ask(update, ctx, _current_step(ctx), hint)
+
+
+async def stale_button(update: Update, ctx: BotContext) -> None:
+    await answer_expired(update, ctx)
+
+
+# --- after registering --------------------------------------------------------------------
+
+
+async def _show_registration(
+    update: Update, ctx: BotContext, t: Translator, existing_note: bool = False
+) -> None:
+    user = update.effective_user
+    assert user is not None
+    registration = await ctx.services.registrations.current(user.id)
+    if registration is None:
+        await reply(update, t._("You are not registered. Send /register to sign up."))
+        return
+    position = await ctx.services.registrations.position(registration)
+    parts = []
+    if existing_note:
+        parts.append(t._("You are already registered for this webinar."))
+    parts.append(views.registration_status(t, registration, position))
+    parts.append(views.registration_summary(t, registration.data))
+    markup = keyboard([[(t._("Cancel my registration"), f"unreg:ask:{registration.id}")]])
+    await reply(update, "\n\n".join(parts), markup)
+
+
+async def my_registration(update: Update, ctx: BotContext) -> None:
+    """/myregistration: what the user gave, with a cancel button."""
+    await _show_registration(update, ctx, await tr(update, ctx))
+
+
+async def unregister(update: Update, ctx: BotContext) -> None:
+    """/unregister or the cancel button: ask for confirmation."""
+    t = await tr(update, ctx)
+    user = update.effective_user
+    assert user is not None
+    registration = await ctx.services.registrations.current(user.id)
+    query = update.callback_query
+    if query is not None:
+        assert query.data is not None
+        if registration is None or query.data != f"unreg:ask:{registration.id}":
+            await answer_expired(update, ctx)
+            return
+        await query.answer()
+    if registration is None:
+        await reply(update, t._("You are not registered. Send /register to sign up."))
+        return
+    markup = keyboard(
+        [
+            [(t._("Yes, cancel my registration"), f"unreg:yes:{registration.id}")],
+            [(t._("No, keep it"), f"unreg:no:{registration.id}")],
+        ]
+    )
+    await reply(update, t._("Do you really want to cancel your registration?"), markup)
+
+
+async def unregister_answer(update: Update, ctx: BotContext) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    user = update.effective_user
+    assert user is not None
+    t = await tr(update, ctx)
+    _, answer, reg_id = query.data.split(":", 2)
+    registration = await ctx.services.registrations.current(user.id)
+    if registration is None or str(registration.id) != reg_id:
+        await answer_expired(update, ctx)
+        return
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    if answer != "yes":
+        await reply(update, t._("Good, your registration is kept."))
+        return
+    outcome = await ctx.services.registrations.cancel(user.id)
+    await reply(
+        update,
+        t._(
+            "Your registration has been cancelled. You can register again at "
+            "any time with /register."
+        ),
+    )
+    if outcome.promoted is not None:
+        await notify_promoted(ctx, outcome.promoted.user_id)
+
+
+async def notify_promoted(ctx: BotContext, user_id: int) -> None:
+    """Tell the first person on the waiting list that they now have a place."""
+    services = ctx.services
+    t = services.i18n(await services.users.language(user_id))
+    text = t._("Good news: a place has freed up and you are now registered for the webinar.")
+    await ctx.bot.send_message(user_id, text + "\n\n" + views.access_line(t, services.event))
+
+
+def _conversation() -> ConversationHandler:
+    private = filters.ChatType.PRIVATE
+    text = filters.TEXT & ~filters.COMMAND
+
+    def step(on_text: Any, on_button: Any = None, prefix: str = "") -> list[Any]:
+        handlers: list[Any] = [MessageHandler(text, on_text)]
+        if on_button is not None:
+            handlers.append(CallbackQueryHandler(on_button, pattern=rf"^reg:{prefix}:"))
+        return handlers
+
+    return ConversationHandler(
+        entry_points=[
+            CommandHandler("register", begin, private),
+            CallbackQueryHandler(begin, pattern=r"^menu:register$"),
+        ],
+        states={
+            Step.NAME: step(got_name),
+            Step.EMAIL: step(got_email),
+            Step.COUNTRY: step(got_country_text, got_country_button, "country"),
+            Step.ORGANISATION: step(got_organisation, skip_organisation, "org"),
+            Step.AFFILIATION: step(got_affiliation_text, got_affiliation_button, "aff"),
+            Step.SESSION_LANGUAGE: step(
+                got_session_language_text, got_session_language_button, "slang"
+            ),
+            Step.CONSENT: step(got_consent_text, got_consent_button, "consent"),
+            Step.CONFIRM: step(got_confirm_text, got_confirm_button, "confirm"),
+        },
+        fallbacks=[
+            CommandHandler("cancel", cancel),
+            CallbackQueryHandler(stale_button, pattern=r"^(reg:|menu:register$)"),
+            # /help, /event and /language still work in the middle of the form.
+            MessageHandler(~filters.Regex(r"^/(help|event|language)\b"), unexpected),
+        ],
+        name="registration",
+        persistent=True,
+    )
+
+
+def register(app: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    # The form mixes typed answers and buttons, so it must stay per_message=False; PTB warns
+    # about that combination, knowingly chosen here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"If 'per_message=False'", category=PTBUserWarning
+        )
+        app.add_handler(_conversation())
+    app.add_handler(CommandHandler("myregistration", my_registration, private))
+    app.add_handler(CommandHandler("unregister", unregister, private))
+    app.add_handler(CallbackQueryHandler(unregister, pattern=r"^unreg:ask:"))
+    app.add_handler(CallbackQueryHandler(unregister_answer, pattern=r"^unreg:(yes|no):"))

@@ -1,0 +1,27 @@
+"""Services: plain values in and out, never a Telegram object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.config import Settings
+from bot.event import Event
+from bot.i18n import I18n
+from bot.services.registration import RegistrationService
+from bot.services.users import UserService
+from bot.storage import Database
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything handlers need, opened in `post_init` and handed over through bot_data."""
+
+    settings: Settings
+    event: Event
+    i18n: I18n
+    db: Database
+    users: UserService
+    registrations: RegistrationService
+    clock: Callable[[], datetime]

@@ -1,0 +1,65 @@
+"""Signing up, looking up and cancelling registrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.event import Event
+from bot.storage import Registration, RegistrationData, RegistrationRepo, UserRepo, utcnow
+
+Clock = Callable[[], datetime]
+
+
+class RegistrationClosed(Exception):
+    """Registration is closed: after `registration_closes` or once the event has ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    registration: Registration
+    created: bool
+    position: int | None  # place on the waiting list, when waiting
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    cancelled: Registration | None
+    promoted: Registration | None
+
+
+class RegistrationService:
+    def __init__(
+        self, repo: RegistrationRepo, users: UserRepo, event: Event, clock: Clock = utcnow
+    ) -> None:
+        self.repo = repo
+        self.users = users
+        self.event = event
+        self.clock = clock
+
+    def is_open(self) -> bool:
+        return self.event.registration_open(self.clock())
+
+    async def current(self, user_id: int) -> Registration | None:
+        return await self.repo.live(user_id)
+
+    async def position(self, registration: Registration) -> int | None:
+        if registration.status != "waiting":
+            return None
+        return await self.repo.waiting_position(registration)
+
+    async def register(self, user_id: int, data: RegistrationData, language: str) -> SignUp:
+        """Store a registration, or return the live one the user already has."""
+        if not self.is_open():
+            raise RegistrationClosed
+        await self.users.ensure(user_id, language)
+        user = await self.users.get(user_id)
+        registration, created = await self.repo.create(
+            user_id, data, language, user.source if user else None, self.event.capacity
+        )
+        return SignUp(registration, created, await self.position(registration))
+
+    async def cancel(self, user_id: int) -> Cancellation:
+        cancelled, promoted = await self.repo.cancel(user_id)
+        return Cancellation(cancelled, promoted)

@@ -1,0 +1,79 @@
+"""The catalogs are product: complete, not fuzzy, placeholders and markup consistent."""
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from bot.i18n import LANGUAGES, I18n
+
+LOCALES = Path(__file__).resolve().parents[1] / "locales"
+TAG = re.compile(r"</?[a-z-]+")
+
+
+def braces(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def read(path: Path):
+    with path.open("rb") as f:
+        return read_po(f)
+
+
+@pytest.fixture(scope="module")
+def pot_ids() -> set[str]:
+    return {m.id for m in read(LOCALES / "messages.pot") if m.id}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_catalog_matches_template(lang, pot_ids):
+    catalog = read(LOCALES / lang / "LC_MESSAGES" / "messages.po")
+    ids = {m.id for m in catalog if m.id}
+    assert ids == pot_ids, "msgids differ from messages.pot: run pybabel update"
+
+
+@pytest.mark.parametrize("lang", [lang for lang in LANGUAGES if lang != "en"])
+def test_catalog_complete_and_consistent(lang):
+    catalog = read(LOCALES / lang / "LC_MESSAGES" / "messages.po")
+    problems = []
+    for m in catalog:
+        if not m.id:
+            continue
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        strs = m.string if isinstance(m.string, tuple) else (m.string,)
+        if m.fuzzy:
+            problems.append(f"fuzzy: {ids[0]!r}")
+        if not all(strs):
+            problems.append(f"untranslated: {ids[0]!r}")
+            continue
+        for s in strs:
+            if braces(s) != braces(ids[0]):
+                problems.append(f"placeholders differ: {ids[0]!r} -> {s!r}")
+            if sorted(TAG.findall(s)) != sorted(TAG.findall(ids[0])):
+                problems.append(f"HTML tags differ: {ids[0]!r} -> {s!r}")
+            if s.count("/") < ids[0].count("/") and "/" in ids[0]:
+                commands = set(re.findall(r"/[a-z]+", ids[0]))
+                if not commands <= set(re.findall(r"/[a-z]+", s)):
+                    problems.append(f"commands differ: {ids[0]!r} -> {s!r}")
+        problems += [f"{ids[0]!r}: {error}" for error in m.check(catalog)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_compiled_catalog_is_current(lang):
+    """The committed .mo holds exactly the translations of the .po (run pybabel compile)."""
+    folder = LOCALES / lang / "LC_MESSAGES"
+    po = {m.id: m.string for m in read(folder / "messages.po") if m.id and m.string}
+    with (folder / "messages.mo").open("rb") as f:
+        mo = {m.id: m.string for m in read_mo(f) if m.id and m.string}
+    assert mo == po
+
+
+def test_every_language_loads():
+    i18n = I18n()
+    assert {i18n(lang).lang for lang in LANGUAGES} == set(LANGUAGES)
+    assert i18n("fr")._("Register") != "Register"
+    assert i18n("es")._("Register") != "Register"

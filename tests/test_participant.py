@@ -1,0 +1,161 @@
+"""The participant journey end to end: the real Application against the local Bot API server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.i18n import I18n
+from bot.storage import RegistrationRepo
+from tests.conftest import ROOT, Participant, write_event
+
+SHIPPED = ROOT / "data" / "event.toml"
+T = I18n()
+
+
+def text_of(message) -> str:
+    return message.plain_text or message.text or ""
+
+
+@pytest.mark.parametrize(
+    ("code", "date", "offset"),
+    [
+        ("fr", "jeudi 15 juin 2023", "UTC+02:00"),
+        ("es-419", "jueves, 15 de junio de 2023", "GMT+02:00"),
+        ("en-GB", "Thursday, June 15, 2023", "GMT+02:00"),
+    ],
+)
+async def test_start_and_event_in_the_users_language(api, bots, code, date, offset):
+    await bots.start(SHIPPED)
+    user = Participant(api, 101, code)
+    lang = code[:2]
+    welcome = await user.say("/start")
+    assert date in text_of(welcome) and offset in text_of(welcome)
+    assert T(lang)._("Register") in welcome.button_labels
+    details = await user.say("/event")
+    body = text_of(details)
+    assert date in body and offset in body and "15:30" in body
+    programme = text_of(await user.next())
+    assert "ANAPEC" in programme and ("WAPES" in programme or "AMSPE" in programme)
+    # Country names of speakers are localised by Babel.
+    assert {"fr": "Maroc", "es": "Marruecos", "en": "Morocco"}[lang] in programme
+
+
+async def test_shipped_event_says_registration_closed(api, bots):
+    await bots.start(SHIPPED)
+    user = Participant(api, 102, "fr")
+    reply = await user.say("/register")
+    assert "15 juin 2023" in text_of(reply)
+    assert T("fr")._("The details and resources remain available with /event.") in text_of(reply)
+
+
+async def register(user: Participant, lang: str, *, name: str = "Ana María López") -> object:
+    t = T(lang)
+    q = await user.say("/register")
+    assert t._("Step {step} of {total}").format(step=1, total=8) in text_of(q)
+    q = await user.say(name)
+    q = await user.say("ana@example.org")
+    q = await user.say({"en": "Senegal", "fr": "Sénégal", "es": "Senegal"}[lang])
+    q = await user.tap(q, t._("Skip this question"))
+    q = await user.tap(q, "1. " + t._("Public Employment Service"))
+    q = await user.say("2")  # French (interpretation), typed as a number
+    q = await user.tap(q, t._("Yes, I agree"))
+    assert t._("Please check your details:") in text_of(q)
+    return await user.tap(q, t._("Confirm"))
+
+
+@pytest.mark.parametrize(("code", "lang"), [("en", "en"), ("fr-CA", "fr"), ("es-419", "es")])
+async def test_full_registration_in_each_language(api, bot, code, lang):
+    t = T(lang)
+    user = Participant(api, 200, code)
+    confirmation = await register(user, lang)
+    assert t._("You are registered.") in text_of(confirmation)
+    assert t._("The access link will be sent to you here before the session.") in text_of(
+        confirmation
+    )
+    stored = await RegistrationRepo(bot.db).live(200)
+    assert stored is not None and stored.status == "active"
+    assert stored.data.full_name == "Ana María López"
+    assert stored.data.email == "ana@example.org"
+    assert stored.data.country == "SN"
+    assert stored.data.organisation is None
+    assert (stored.data.affiliation, stored.data.session_language) == ("pes", "fr")
+    assert stored.language == lang
+
+    mine = await user.say("/myregistration")
+    assert "Ana María López" in text_of(mine) and "ana@example.org" in text_of(mine)
+    again = await user.say("/register")
+    assert t._("You are already registered for this webinar.") in text_of(again)
+
+    ask = await user.say("/unregister")
+    done = await user.tap(ask, t._("Yes, cancel my registration"))
+    assert t._("Your registration has been cancelled.")[:20] in text_of(done)
+    assert await RegistrationRepo(bot.db).live(200) is None
+    confirmation = await register(user, lang, name="Ana López")
+    assert t._("You are registered.") in text_of(confirmation)
+    history = await RegistrationRepo(bot.db).all_for_user(200)
+    assert [r.status for r in history] == ["cancelled", "active"]
+
+
+async def test_bad_input_gets_a_clear_message_and_nothing_wrong_is_stored(api, bot):
+    t = T("en")
+    user = Participant(api, 300, "en")
+    await user.say("/register")
+    q = await user.say("x" * 5000)
+    assert t._("This name is too long: {max} characters at most.").format(max=100) in text_of(q)
+    await api.send_sticker(300)
+    q = await user.next()
+    assert t._("I can only read text here. Please answer the question below.") in text_of(q)
+    q = await user.say("/help")  # still answered in the middle of the form
+    q = await user.say("Jean\x00 Dupont\x07")
+    q = await user.say("jean@")
+    assert "valid email" in text_of(q)
+    q = await user.say("jean.dupont@example.org")
+    q = await user.say("Atlantis")
+    assert t._("I could not find this country.")[:20] in text_of(q)
+    q = await user.say("Marocco")  # misspelt: suggested
+    assert "Morocco" in q.button_labels
+    org_question = await user.tap(q, "Morocco")
+    q = await user.say("ANAPEC")
+    q = await user.say("42")
+    assert t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=9) in (
+        text_of(q)
+    )
+    # A stale button from an earlier message is refused and changes nothing.
+    await api.press_button(300, org_question.message_id, "reg:org:skip")
+    q = await user.say("Jobseeker")
+    await api.press_button(300, q.message_id, "reg:slang:xx", check=False)  # forged choice
+    q = await user.next()
+    assert t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=3) in (
+        text_of(q)
+    )
+    q = await user.say("es")
+    q = await user.say("Spanish (interpretation)")
+    q = await user.tap(q, t._("No"))
+    assert "nothing has been stored" in text_of(q)
+    assert await RegistrationRepo(bot.db).all_for_user(300) == []
+    expired = [a for a in api.callback_answers if "expired" in (a.get("text") or "")]
+    assert expired, "the stale button was not answered"
+
+
+async def test_restart_between_two_answers_resumes_the_same_question(api, bots, future_event_file):
+    t = T("es")
+    user = Participant(api, 400, "es")
+    first = await bots.start(future_event_file)
+    await user.say("/register")
+    await user.say("Lucía Pérez")
+    await first.close()
+    await bots.start(future_event_file)
+    q = await user.say("lucia@example.org")
+    assert t._("Step {step} of {total}").format(step=3, total=8) in text_of(q)
+
+
+async def test_registration_opens_and_closes_with_the_clock(api, bots, tmp_path: Path):
+    start = datetime.now(UTC) + timedelta(days=2)
+    event_file = write_event(tmp_path, start, closes=start - timedelta(days=1))
+    await bots.start(event_file, clock=lambda: start - timedelta(hours=12))
+    user = Participant(api, 500, "en")
+    reply = await user.say("/register")
+    assert "Registration is closed." in text_of(reply)
