@@ -18,7 +18,7 @@ from bot.i18n import LANGUAGES, I18n
 from bot.services import Services
 from bot.services.registration import RegistrationService
 from bot.services.users import UserService
-from bot.storage import Database, RegistrationRepo, UserRepo, utcnow
+from bot.storage import AuditRepo, Database, RegistrationRepo, UserRepo, utcnow
 from bot.storage.persistence import SQLitePersistence
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def build_application(
             users=UserService(user_repo),
             registrations=RegistrationService(RegistrationRepo(db), user_repo, event, clock),
             clock=clock,
+            audit=AuditRepo(db),
         )
         await set_commands(app, i18n)
 

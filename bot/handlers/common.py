@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, User
 from telegram.ext import CallbackContext, ExtBot
@@ -12,6 +13,7 @@ from bot.i18n import Translator
 from bot.services import Services
 
 SERVICES_KEY = "services"
+AdminCallback = TypeVar("AdminCallback", bound=Callable[..., Awaitable[Any]])
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -47,6 +49,42 @@ async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None =
     assert chat is not None
     message = await chat.send_message(text, reply_markup=markup)
     return message.message_id
+
+
+def is_admin(ctx: BotContext, user: User | None) -> bool:
+    return user is not None and user.id in ctx.services.settings.admin_ids
+
+
+def admin_only(callback: AdminCallback) -> AdminCallback:
+    """Run `callback` for admins; anyone else gets exactly the unknown-command answer (or the
+    expired-button answer for a button), so admin features do not reveal themselves. Every
+    admin call is written to the audit log."""
+
+    @functools.wraps(callback)
+    async def guarded(update: Update, ctx: BotContext) -> Any:
+        user = update.effective_user
+        if not is_admin(ctx, user):
+            if update.callback_query is not None:
+                await answer_expired(update, ctx)
+            else:
+                await unknown_command(update, ctx)
+            return None
+        assert user is not None
+        if update.callback_query is not None:
+            action = f"button {update.callback_query.data}"
+        else:
+            message = update.effective_message
+            action = (message.text or "").split(maxsplit=1)[0] if message else "?"
+        await ctx.services.audit.record(user.id, action[:64])
+        return await callback(update, ctx)
+
+    return guarded  # type: ignore[return-value]
+
+
+async def unknown_command(update: Update, ctx: BotContext) -> None:
+    """Any command the user may not use or that does not exist."""
+    t = await tr(update, ctx)
+    await reply(update, t._("Sorry, I do not know this command. Send /help to see what I can do."))
 
 
 async def answer_expired(update: Update, ctx: BotContext) -> None:

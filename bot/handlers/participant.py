@@ -20,7 +20,14 @@ from telegram.ext import (
 )
 
 from bot import views
-from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
+from bot.handlers.common import (
+    BotContext,
+    answer_expired,
+    keyboard,
+    reply,
+    tr,
+    unknown_command,
+)
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 
 # (command, description msgid): the menu Telegram shows, in each language.
@@ -133,12 +140,6 @@ async def group_chat(update: Update, ctx: BotContext) -> None:
     url = f"https://t.me/{ctx.bot.username}?start=group"
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(t._("Talk to me in private"), url=url)]])
     await reply(update, t._("I register participants in a private chat."), markup)
-
-
-async def unknown_command(update: Update, ctx: BotContext) -> None:
-    """Any command the user may not use or that does not exist."""
-    t = await tr(update, ctx)
-    await reply(update, t._("Sorry, I do not know this command. Send /help to see what I can do."))
 
 
 async def plain_text(update: Update, ctx: BotContext) -> None:

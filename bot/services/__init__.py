@@ -11,7 +11,7 @@ from bot.event import Event
 from bot.i18n import I18n
 from bot.services.registration import RegistrationService
 from bot.services.users import UserService
-from bot.storage import Database
+from bot.storage import AuditRepo, Database
 
 
 @dataclass(slots=True)
@@ -25,3 +25,4 @@ class Services:
     users: UserService
     registrations: RegistrationService
     clock: Callable[[], datetime]
+    audit: AuditRepo
