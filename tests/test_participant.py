@@ -159,3 +159,42 @@ async def test_registration_opens_and_closes_with_the_clock(api, bots, tmp_path:
     user = Participant(api, 500, "en")
     reply = await user.say("/register")
     assert "Registration is closed." in text_of(reply)
+
+
+async def test_deep_link_source_is_recorded_once(api, bot):
+    user = Participant(api, 600, "en")
+    await user.say("/start eures")
+    await user.say("/start newsletter")  # the first source is kept
+    await user.say("/start bad source!")
+    record = await bot.app.bot_data["services"].users.get(600)
+    assert record is not None and record.source == "eures"
+
+
+async def test_group_chat_points_to_a_private_chat(api, bot):
+    Participant(api, 700, "fr")
+    await api.send_text(700, "/register", chat_id=-100700, chat_type="group")
+    message = await api.next_message(-100700)
+    assert T("fr")._("I register participants in a private chat.") in text_of(message)
+    assert message.buttons[0]["url"].endswith("?start=group")
+    assert await RegistrationRepo(bot.db).all_for_user(700) == []
+
+
+async def test_language_can_be_changed(api, bot):
+    user = Participant(api, 800, "en")
+    welcome = await user.say("/start")
+    choose = await user.tap(welcome, "🌐 " + T("en")._("Language"))
+    await api.press_button(800, choose.message_id, choose.callback_data("Español"))
+    menu = await user.next()
+    assert T("es")._("Choose below, or send /help to see everything I can do.") in text_of(menu)
+    help_text = text_of(await user.say("/help"))
+    assert T("es")._("Here is what I can do:") in help_text
+    scoped = api.commands(scope={"type": "chat", "chat_id": 800})
+    assert scoped and scoped[0]["description"] == T("es")._("Welcome and main menu")
+
+
+async def test_menus_are_registered_per_language(api, bot):
+    await Participant(api, 900, "en").say("/help")
+    for lang in ("en", "fr", "es"):
+        commands = api.commands(language_code=lang)
+        assert [c["command"] for c in commands][:3] == ["start", "event", "register"]
+        assert commands[0]["description"] == T(lang)._("Welcome and main menu")
