@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.event import Event
+from bot.services.timezone import default_zone
 from bot.storage import Registration, RegistrationData, RegistrationRepo, UserRepo, utcnow
 
 Clock = Callable[[], datetime]
@@ -58,8 +59,29 @@ class RegistrationService:
         registration, created = await self.repo.create(
             user_id, data, language, user.source if user else None, self.event.capacity
         )
+        if created and user is not None and user.timezone is None:
+            # The country's zone, when all its clocks agree at the session (Senegal, Argentina).
+            zone = default_zone(data.country, self.event.start)
+            if zone is not None:
+                await self.users.set_timezone(user_id, zone)
         return SignUp(registration, created, await self.position(registration))
 
     async def cancel(self, user_id: int) -> Cancellation:
-        cancelled, promoted = await self.repo.cancel(user_id)
+        """Cancel; the first on the waiting list takes the freed seat (same transaction)."""
+        cancelled, promoted = await self.repo.cancel(user_id, self.event.capacity)
         return Cancellation(cancelled, promoted)
+
+    async def fill_free_seats(self) -> list[Registration]:
+        """Promote waiting registrants into free seats: after `capacity` was raised, or a seat
+        was freed otherwise than by `cancel` (erased data). Nothing once the event has ended."""
+        if self.event.has_ended(self.clock()):
+            return []
+        return await self.repo.fill(self.event.capacity)
+
+    async def country(self, user_id: int) -> str | None:
+        """The country of the user's live registration, else of their latest one."""
+        live = await self.repo.live(user_id)
+        if live is not None:
+            return live.data.country
+        history = await self.repo.all_for_user(user_id)
+        return history[-1].data.country if history else None

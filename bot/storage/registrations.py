@@ -79,20 +79,19 @@ class RegistrationRepo:
         """Insert a live registration; returns it and whether it was created.
 
         Capacity is checked inside the same write transaction as the insert, so concurrent
-        sign-ups can never over-fill the session.
+        sign-ups can never over-fill the session; a newcomer never passes people already
+        waiting. The waiting list is in id order, the order of the inserts (the lock serialises
+        them), which a wall clock that steps back cannot upset.
         """
-        now = to_db(utcnow())
         async with self.db.transaction() as conn:
+            now = to_db(utcnow())
             existing = await self.live(user_id)
             if existing is not None:
                 return existing, False
             status = "active"
             if capacity is not None:
-                async with conn.execute(
-                    "SELECT COUNT(*) FROM registrations WHERE status = 'active'"
-                ) as cur:
-                    (active,) = await cur.fetchone() or (0,)
-                if active >= capacity:
+                active, waiting = await self._counts()
+                if active >= capacity or waiting:
                     status = "waiting"
             cursor = await conn.execute(
                 "INSERT INTO registrations (user_id, status, full_name, email, country, "
@@ -122,13 +121,16 @@ class RegistrationRepo:
         assert created is not None
         return created, True
 
-    async def cancel(self, user_id: int) -> tuple[Registration | None, Registration | None]:
-        """Cancel the user's live registration; promote the first waiting one if a seat freed.
+    async def cancel(
+        self, user_id: int, capacity: int | None = None
+    ) -> tuple[Registration | None, Registration | None]:
+        """Cancel the user's live registration; promote the first waiting one if that frees a
+        seat under `capacity` (None: no limit).
 
-        Returns (cancelled, promoted); both run in one transaction.
+        Returns (cancelled, promoted); both happen in one transaction.
         """
-        now = to_db(utcnow())
         async with self.db.transaction() as conn:
+            now = to_db(utcnow())
             current = await self.live(user_id)
             if current is None:
                 return None, None
@@ -143,29 +145,59 @@ class RegistrationRepo:
             )
             promoted = None
             if current.status == "active":
-                row = await self.db.fetchone(
-                    "SELECT id FROM registrations WHERE status = 'waiting' "
-                    "ORDER BY created_at, id LIMIT 1"
-                )
-                if row is not None:
-                    await conn.execute(
-                        "UPDATE registrations SET status = 'active', updated_at = ? WHERE id = ?",
-                        (now, row[0]),
-                    )
-                    await conn.execute(
-                        "INSERT INTO registration_events (registration_id, kind, at) "
-                        "VALUES (?, ?, ?)",
-                        (row[0], "promoted", now),
-                    )
-                    promoted = await self.get(row[0])
+                found = await self._promote(now, capacity, limit=1)
+                promoted = found[0] if found else None
             cancelled = await self.get(current.id)
         return cancelled, promoted
 
-    async def waiting_position(self, registration: Registration) -> int:
+    async def fill(self, capacity: int | None) -> list[Registration]:
+        """Promote waiting registrations into the free seats (after `capacity` was raised or a
+        seat freed without a cancellation); returns them, first on the list first."""
+        async with self.db.transaction():
+            return await self._promote(to_db(utcnow()), capacity)
+
+    async def _counts(self) -> tuple[int, int]:
+        """(active, waiting); call inside a transaction for a consistent answer."""
         row = await self.db.fetchone(
-            "SELECT COUNT(*) FROM registrations WHERE status = 'waiting' "
-            "AND (created_at < ? OR (created_at = ? AND id <= ?))",
-            (to_db(registration.created_at), to_db(registration.created_at), registration.id),
+            "SELECT COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'waiting'), 0) "
+            "FROM registrations WHERE status != 'cancelled'"
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    async def _promote(
+        self, now: str, capacity: int | None, limit: int | None = None
+    ) -> list[Registration]:
+        """Inside a transaction: move the first waiting into the free seats."""
+        active, waiting = await self._counts()
+        free = waiting if capacity is None else max(0, min(waiting, capacity - active))
+        if limit is not None:
+            free = min(free, limit)
+        if free == 0:
+            return []
+        rows = await self.db.fetchall(
+            "SELECT id FROM registrations WHERE status = 'waiting' ORDER BY id LIMIT ?",
+            (free,),
+        )
+        promoted = []
+        for (registration_id,) in rows:
+            await self.db.conn.execute(
+                "UPDATE registrations SET status = 'active', updated_at = ? WHERE id = ?",
+                (now, registration_id),
+            )
+            await self.db.conn.execute(
+                "INSERT INTO registration_events (registration_id, kind, at) VALUES (?, ?, ?)",
+                (registration_id, "promoted", now),
+            )
+            registration = await self.get(registration_id)
+            assert registration is not None
+            promoted.append(registration)
+        return promoted
+
+    async def waiting_position(self, registration: Registration) -> int:
+        """1 for the first on the waiting list (the list is in id order)."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM registrations WHERE status = 'waiting' AND id <= ?",
+            (registration.id,),
         )
         return int(row[0]) if row else 0
 

@@ -1,0 +1,78 @@
+"""The webinar as an iCalendar (.ics) file, in the reader's language.
+
+Built with the `icalendar` library: one VEVENT whose start and end carry the event's IANA zone
+(TZID plus a generated VTIMEZONE, so calendar apps place it right whatever their own zone), and
+one VALARM per reminder offset. The library writes valid RFC 5545 (CRLF, folded lines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import icalendar
+
+from bot.event import Event
+from bot.i18n import Translator
+
+FILENAME = "ilo-webinar.ics"
+MIME_TYPE = "text/calendar"
+PRODID = "-//ILO//Webinar registration bot//EN"
+_YEAR = timedelta(days=366)
+
+
+def uid(event: Event, user_id: int) -> str:
+    """Stable per event and user, so a re-imported file updates the entry instead of doubling
+    it. Derived from the English title (not the time, which organisers may move) and hashed,
+    so the file does not carry the Telegram id."""
+    key = f"{event.text('en').title}|{user_id}".encode()
+    return f"{hashlib.sha256(key).hexdigest()[:32]}@ilo-webinar-bot"
+
+
+def access_text(t: Translator, event: Event, status: str | None) -> str:
+    """The access line for a calendar entry (plain text), by registration status."""
+    if status == "active":
+        if event.join_url:
+            return t._("Access link: {url}").format(url=event.join_url)
+        return t._("The access link will be sent to you on Telegram before the session.")
+    if status == "waiting":
+        return t._(
+            "You are on the waiting list: the access link will be sent to you on Telegram "
+            "if a place frees up."
+        )
+    return t._("Register with the Telegram bot to receive the access link.")
+
+
+def ics(t: Translator, event: Event, user_id: int, status: str | None, now: datetime) -> bytes:
+    """The .ics file for `user_id`, whose registration has `status` (None: not registered).
+
+    The join URL is only written for an active registration.
+    """
+    text = event.text(t.lang)
+    description = "\n\n".join([access_text(t, event, status), *text.summary])
+    vevent = icalendar.Event.new(
+        uid=uid(event, user_id),
+        stamp=now,
+        start=event.start,
+        end=event.end,
+        summary=text.title,
+        description=description,
+        location=t._("Online"),
+        url=event.join_url if status == "active" and event.join_url else None,
+    )
+    for before in event.reminders_before:
+        alarm = icalendar.Alarm.new(description=text.title)
+        alarm.add("action", "DISPLAY")
+        alarm.add("trigger", -before)
+        vevent.add_component(alarm)
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add_component(vevent)
+    # A VTIMEZONE covering a year around the event: small, and enough for every alarm.
+    calendar.add_missing_timezones(
+        first_date=(event.start - _YEAR).date(), last_date=(event.end + _YEAR).date()
+    )
+    return calendar.to_ical()
