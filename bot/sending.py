@@ -1,0 +1,121 @@
+"""Sending on the bot's own initiative (reminders, broadcasts): one message, one outcome.
+
+Every call here carries the bulk marker, so the rate limiter (`bot.ratelimit`, which the bot
+must have) serves replies to users first.
+`deliver` never raises for a Telegram error: it returns what happened, for the caller to
+record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import ExtBot
+
+from bot.ratelimit import BULK
+from bot.services.fanout import Delivery
+from bot.storage.deliveries import DeliveryStatus
+from bot.tg import retry_after_seconds
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Bot = ExtBot[Any]  # with a rate limiter that understands BULK (bot.ratelimit)
+
+#: BadRequest messages meaning the user cannot be reached any more (like a 403).
+UNREACHABLE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was blocked")
+
+
+def _ambiguous(exc: TimedOut) -> bool:
+    """A read timeout: Telegram may have sent the message; retrying could send it twice."""
+    return type(exc.__cause__).__name__ == "ReadTimeout"  # httpx.ReadTimeout
+
+
+async def deliver(
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    *,
+    reply_markup: InlineKeyboardMarkup | None = None,
+    attempts: int = 4,
+    backoff: float = 1.0,
+    max_retry_after: int = 10,
+    sleep: Sleep = asyncio.sleep,
+) -> Delivery:
+    """Send `text` (HTML) to `chat_id` as a bulk message.
+
+    5xx and network errors are retried up to `attempts` times in all, waiting `backoff`,
+    2×`backoff`, 4×`backoff`…; a 429 that the rate limiter could not absorb is waited out
+    (at most `max_retry_after` times) without using an attempt. A read timeout is not retried:
+    the message may have arrived, and a duplicate is worse than a gap.
+    """
+    tries = 0
+    waits = 0
+    while True:
+        try:
+            message = await bot.send_message(
+                chat_id, text, reply_markup=reply_markup, rate_limit_args=BULK
+            )
+            return Delivery(DeliveryStatus.SENT, message_id=message.message_id)
+        except Forbidden as exc:
+            return Delivery(DeliveryStatus.BLOCKED, exc.message)
+        except BadRequest as exc:
+            if any(marker in exc.message.lower() for marker in UNREACHABLE):
+                return Delivery(DeliveryStatus.BLOCKED, exc.message)
+            log.warning("Message to a user refused: %s", exc.message)
+            return Delivery(DeliveryStatus.FAILED, exc.message)
+        except RetryAfter as exc:
+            waits += 1
+            if waits > max_retry_after:
+                return Delivery(DeliveryStatus.FAILED, str(exc))
+            await sleep(retry_after_seconds(exc))
+            continue
+        except TimedOut as exc:
+            if _ambiguous(exc):
+                return Delivery(DeliveryStatus.FAILED, "timed out (may have been delivered)")
+            error: TelegramError = exc
+        except NetworkError as exc:
+            error = exc
+        except TelegramError as exc:  # anything else Telegram refuses: not worth retrying
+            return Delivery(DeliveryStatus.FAILED, exc.message)
+        tries += 1
+        if tries >= attempts:
+            return Delivery(DeliveryStatus.FAILED, error.message)
+        await sleep(backoff * 2 ** (tries - 1))
+
+
+async def edit(bot: Bot, chat_id: int, message_id: int, text: str) -> bool:
+    """Replace the text of a message the bot sent (a progress report); False if that failed."""
+    try:
+        await bot.edit_message_text(text, chat_id, message_id, rate_limit_args=BULK)
+    except BadRequest as exc:
+        if "not modified" in exc.message:
+            return True
+        log.warning("Could not edit a progress message: %s", exc.message)
+        return False
+    except TelegramError as exc:
+        log.warning("Could not edit a progress message: %s", exc)
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """`deliver` and `edit` bound to a bot: what services receive to send messages, so they
+    never touch Telegram objects themselves."""
+
+    bot: Bot
+    attempts: int = 4
+    backoff: float = 1.0
+
+    async def send(self, chat_id: int, text: str) -> Delivery:
+        return await deliver(self.bot, chat_id, text, attempts=self.attempts, backoff=self.backoff)
+
+    async def edit(self, chat_id: int, message_id: int, text: str) -> bool:
+        return await edit(self.bot, chat_id, message_id, text)

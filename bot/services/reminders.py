@@ -1,0 +1,181 @@
+"""Reminders before the session: who gets which, when, and what happened.
+
+Each offset in `reminders_before` is one reminder kind ("reminder:1h"). A registrant gets it
+when their registration is active at the reminder's time and was made before that time. The
+waiting list gets nothing while waiting; someone promoted before a reminder's time gets it.
+
+Decisions about time use the injected clock. At start-up, `plan()` says for each reminder:
+schedule it (still ahead), send it now (fell due while the bot was down, session not started,
+and no later reminder is due too), or record it as skipped (the session has started, or a
+later reminder supersedes it: nobody needs "tomorrow" and "in one hour" at once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.event import Event, format_offset
+from bot.services.fanout import CONCURRENCY, Delivery, Tally, fan_out
+from bot.storage import UserRepo
+from bot.storage.deliveries import DeliveryRepo, DeliveryStatus, Recipient
+
+log = logging.getLogger(__name__)
+
+KIND_PREFIX = "reminder:"
+SESSION_STARTED = "session started"
+SUPERSEDED = "a later reminder was due"
+BLOCKED_EARLIER = "blocked the bot earlier"
+
+
+class Action(StrEnum):
+    SCHEDULE = "schedule"
+    NOW = "now"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderPlan:
+    offset: timedelta
+    kind: str
+    due: datetime
+    action: Action
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderInfo:
+    """What the message for one reminder needs besides the recipient."""
+
+    offset: timedelta
+    last: bool  # the last reminder before the session: tells how to pick interpretation
+
+
+#: Writes and sends one reminder to one recipient.
+SendReminder = Callable[[Recipient, ReminderInfo], Awaitable[Delivery]]
+
+
+def reminder_kind(offset: timedelta) -> str:
+    return KIND_PREFIX + format_offset(offset)
+
+
+class ReminderService:
+    def __init__(
+        self,
+        event: Event,
+        deliveries: DeliveryRepo,
+        users: UserRepo,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.event = event
+        self.deliveries = deliveries
+        self.users = users
+        self.clock = clock
+
+    def due(self, offset: timedelta) -> datetime:
+        return self.event.start - offset
+
+    def _decide(self, offset: timedelta, now: datetime) -> tuple[Action, str | None]:
+        if self.event.has_started(now):
+            return Action.SKIP, SESSION_STARTED
+        if self.due(offset) > now:
+            return Action.SCHEDULE, None
+        later_due = [o for o in self.event.reminders_before if o < offset and self.due(o) <= now]
+        if later_due:
+            return Action.SKIP, SUPERSEDED
+        return Action.NOW, None
+
+    def plan(self) -> list[ReminderPlan]:
+        """What to do with each reminder at start-up (see the module docstring)."""
+        now = self.clock()
+        plans = []
+        for offset in self.event.reminders_before:
+            action, reason = self._decide(offset, now)
+            plans.append(
+                ReminderPlan(offset, reminder_kind(offset), self.due(offset), action, reason)
+            )
+        return plans
+
+    async def recover(self) -> list[ReminderPlan]:
+        """At start-up: close deliveries a crash interrupted, record the skipped reminders,
+        and return the plan for the rest."""
+        now = self.clock()
+        interrupted = await self.deliveries.close_interrupted(KIND_PREFIX, now)
+        if interrupted:
+            log.warning("%d reminder(s) interrupted by a restart recorded as failed", interrupted)
+        plans = self.plan()
+        for plan in plans:
+            if plan.action is Action.SKIP:
+                await self._skip(plan.offset, plan.reason or SESSION_STARTED)
+        return plans
+
+    async def _skip(self, offset: timedelta, reason: str) -> int:
+        kind = reminder_kind(offset)
+        now = self.clock()
+        skipped = 0
+        for recipient in await self.deliveries.reminder_recipients(kind, self.due(offset)):
+            if await self.deliveries.record(
+                recipient.user_id, kind, DeliveryStatus.SKIPPED, now, reason
+            ):
+                skipped += 1
+        if skipped:
+            log.info("Reminder %s skipped for %d registrant(s): %s", kind, skipped, reason)
+        return skipped
+
+    async def run(
+        self,
+        offset: timedelta,
+        send: SendReminder,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        concurrency: int = CONCURRENCY,
+    ) -> Tally:
+        """Send the reminder for `offset` to everyone due who has not had it (the database
+        is read now, so it may run again safely: nobody gets it twice)."""
+        kind = reminder_kind(offset)
+        tally = Tally()
+        now = self.clock()
+        action, reason = self._decide(offset, now)
+        if action is Action.SKIP:
+            tally.counts[DeliveryStatus.SKIPPED] = await self._skip(offset, reason or "")
+            return tally
+        info = ReminderInfo(offset, offset == min(self.event.reminders_before))
+        recipients = await self.deliveries.reminder_recipients(kind, self.due(offset))
+
+        async def one(recipient: Recipient) -> None:
+            status = await self._deliver(kind, recipient, info, send)
+            if status is not None:
+                tally.add(status)
+
+        tally.completed = await fan_out(
+            recipients, one, should_stop=should_stop, concurrency=concurrency
+        )
+        log.info(
+            "Reminder %s: %s%s",
+            kind,
+            ", ".join(f"{s.value} {n}" for s, n in tally.counts.items() if n),
+            "" if tally.completed else " (stopped early, resumes at the next start)",
+        )
+        return tally
+
+    async def _deliver(
+        self, kind: str, recipient: Recipient, info: ReminderInfo, send: SendReminder
+    ) -> DeliveryStatus | None:
+        now = self.clock()
+        if recipient.blocked:
+            recorded = await self.deliveries.record(
+                recipient.user_id, kind, DeliveryStatus.BLOCKED, now, BLOCKED_EARLIER
+            )
+            return DeliveryStatus.BLOCKED if recorded else None
+        if not await self.deliveries.claim(recipient.user_id, kind, now):
+            return None  # done by another run, or the user erased their data
+        delivery = await send(recipient, info)
+        await self.deliveries.finish(
+            recipient.user_id, kind, delivery.status, self.clock(), delivery.error
+        )
+        if delivery.status is DeliveryStatus.BLOCKED:
+            await self.users.mark_blocked(recipient.user_id)
+        return delivery.status
