@@ -1,0 +1,91 @@
+"""/deletemydata: erase everything stored about the user, after confirmation."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
+from bot.handlers.registration import DRAFT, notify_promoted
+
+log = logging.getLogger(__name__)
+
+PROMPT = "erase_prompt"  # user_data: the id of the confirmation message that is still valid
+
+
+async def delete_my_data(update: Update, ctx: BotContext) -> None:
+    """/deletemydata: say what will be erased and ask for confirmation."""
+    t = await tr(update, ctx)
+    text = "\n\n".join(
+        [
+            "<b>" + t._("Erase all your data?") + "</b>",
+            t._(
+                "I will erase everything I store about you: your registration and its history "
+                "(your place is given up), your questions to the panel, your language and time "
+                "zone, and the record of the messages I sent you. This cannot be undone."
+            ),
+            t._("The messages in this chat stay in your Telegram app; you can delete the chat."),
+        ]
+    )
+    markup = keyboard(
+        [[(t._("Yes, erase my data"), "erase:yes")], [(t._("No, keep my data"), "erase:no")]]
+    )
+    message_id = await reply(update, text, markup)
+    assert ctx.user_data is not None
+    ctx.user_data[PROMPT] = message_id
+
+
+async def delete_answer(update: Update, ctx: BotContext) -> None:
+    """Yes or No under the latest confirmation; any other press is answered as expired."""
+    query = update.callback_query
+    user = update.effective_user
+    assert query is not None and user is not None and ctx.user_data is not None
+    message = query.message
+    if (
+        query.data not in ("erase:yes", "erase:no")
+        or message is None
+        or ctx.user_data.get(PROMPT) != message.message_id
+    ):
+        await answer_expired(update, ctx)
+        return
+    t = await tr(update, ctx)
+    if query.data == "erase:no":
+        ctx.user_data.pop(PROMPT, None)
+        await query.answer()
+        await query.edit_message_reply_markup(None)
+        await reply(update, t._("Nothing has been erased."))
+        return
+    if DRAFT in ctx.user_data:
+        # The registration form keeps its state in memory; erasing under it would break it.
+        await query.answer(
+            t._("Please finish your registration or stop it with /cancel first."),
+            show_alert=True,
+        )
+        return
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    services = ctx.services
+    # One transaction: the registration is cancelled (its seat goes to the first on the
+    # waiting list, as with /unregister), then the user and everything that refers to them
+    # is deleted.
+    async with services.db.transaction():
+        outcome = await services.registrations.cancel(user.id)
+        await services.users.forget(user.id)
+    ctx.application.drop_user_data(user.id)
+    log.info("A user erased their data")
+    await reply(
+        update,
+        t._(
+            "Done: everything I stored about you has been erased. If you write to me again, "
+            "I will start afresh."
+        ),
+    )
+    if outcome.promoted is not None:
+        await notify_promoted(ctx.bot, services, outcome.promoted)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("deletemydata", delete_my_data, filters.ChatType.PRIVATE))
+    app.add_handler(CallbackQueryHandler(delete_answer, pattern=r"^erase:"))

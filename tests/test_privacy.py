@@ -1,0 +1,156 @@
+"""/deletemydata end to end: nothing about the user is left in any table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.i18n import I18n
+from bot.storage import Database, RegistrationData, to_db
+from tests.conftest import Participant, write_event
+
+T = I18n()
+ERASED, WAITING, OTHER = 987654321, 987654322, 987654323
+
+DATA = RegistrationData("Zoë Ñúñez", "zoe@example.org", "SN", "ANPE", "pes", "fr")
+
+
+def text_of(message) -> str:
+    return message.plain_text or message.text or ""
+
+
+async def rows_mentioning(db: Database, user_id: int) -> dict[str, list[tuple]]:
+    """Every row of every table with a value equal to, or text containing, the id."""
+    tables = [
+        r[0]
+        for r in await db.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    assert {"users", "registrations", "registration_events", "questions", "deliveries"} <= set(
+        tables
+    )
+    found: dict[str, list[tuple]] = {}
+    for table in tables:
+        for row in await db.fetchall(f"SELECT * FROM {table}"):
+            if any(
+                value == user_id or (isinstance(value, str) and str(user_id) in value)
+                for value in tuple(row)
+            ):
+                found.setdefault(table, []).append(tuple(row))
+    return found
+
+
+@pytest.fixture
+def full_event(tmp_path: Path) -> Path:
+    start = (datetime.now(UTC) + timedelta(days=30)).replace(minute=30, second=0, microsecond=0)
+    return write_event(tmp_path, start, capacity=1)
+
+
+@pytest.fixture
+async def running(api, bots, full_event):
+    bot = await bots.start(full_event)
+    await api.wait_until_polling()
+    return bot
+
+
+async def test_erasure_leaves_nothing_and_promotes_the_waiting_list(api, running):
+    services = running.app.bot_data["services"]
+    t = T("fr")
+    user = Participant(api, ERASED, "fr")
+    waiting = Participant(api, WAITING, "es")
+    await user.say("/start eures")
+    await services.registrations.register(ERASED, DATA, "fr")
+    await services.registrations.register(WAITING, DATA, "es")
+    await user.say("/ask Une question pour le panel ?")
+    await services.users.set_timezone(ERASED, "Africa/Dakar")
+    async with running.db.transaction() as conn:
+        now = to_db(datetime.now(UTC))
+        await conn.execute(
+            "INSERT INTO deliveries (user_id, kind, status, at) VALUES (?, 'reminder:1d', "
+            "'sent', ?)",
+            (ERASED, now),
+        )
+        # A conversation state left from an earlier version of a form.
+        await conn.execute(
+            "INSERT INTO conversations (name, key, state) VALUES ('registration', ?, '3')",
+            (f"[{ERASED}, {ERASED}]",),
+        )
+    before = await services.reports.stats()
+    assert (before.active, before.waiting) == (1, 1)
+
+    confirm = await user.say("/deletemydata")
+    assert t._("Erase all your data?") in text_of(confirm)
+    assert await rows_mentioning(running.db, ERASED)  # the prompt itself is in user_data
+    done = await user.tap(confirm, t._("Yes, erase my data"))
+    assert t._("Done: everything I stored about you has been erased.")[:30] in text_of(done)
+    assert ERASED not in services.users._languages  # the language cache forgot them too
+
+    promoted = await waiting.next()
+    assert "🎉" in text_of(promoted)
+    assert (await services.registrations.current(WAITING)).status == "active"
+
+    # The bot persists PTB's data after each update; wait until that one is handled.
+    await user.say("/help")
+    assert await rows_mentioning(running.db, ERASED) == {}
+    assert not running.app.user_data.get(ERASED)
+    after = await services.reports.stats()
+    assert (after.active, after.waiting, after.cancelled) == (1, 0, 0)
+    assert after.sources == [(None, 1)]
+
+
+async def test_no_keeps_everything_and_stale_or_forged_buttons_expire(api, running):
+    services = running.app.bot_data["services"]
+    t = T("en")
+    user = Participant(api, ERASED, "en")
+    await services.registrations.register(ERASED, DATA, "en")
+    first = await user.say("/deletemydata")
+    second = await user.say("/deletemydata")
+    expired = t._("This button has expired. Please use the latest message.")
+
+    async def press(user_id: int, message_id: int, data: str) -> dict:
+        update_id = await api.press_button(user_id, message_id, data, check=False)
+        call = await api.wait_for_call(
+            lambda c: (
+                c.method == "answerCallbackQuery"
+                and c.params.get("callback_query_id") == f"cq{update_id}"
+            )
+        )
+        return call.params
+
+    assert (await press(ERASED, first.message_id, "erase:yes")).get("text") == expired
+    assert (await press(ERASED, second.message_id, "erase:maybe")).get("text") == expired
+    Participant(api, OTHER, "en")
+    assert (await press(OTHER, second.message_id, "erase:yes")).get("text") == expired
+    assert await services.registrations.current(ERASED) is not None
+
+    kept = await user.tap(second, t._("No, keep my data"))
+    assert text_of(kept) == t._("Nothing has been erased.")
+    assert (await press(ERASED, second.message_id, "erase:yes")).get("text") == expired
+    assert await services.registrations.current(ERASED) is not None
+
+
+async def test_not_in_the_middle_of_the_registration_form(api, running):
+    services = running.app.bot_data["services"]
+    t = T("en")
+    user = Participant(api, ERASED, "en")
+    confirm = await user.say("/deletemydata")
+    await user.say("/register")
+    update_id = await api.press_button(ERASED, confirm.message_id, "erase:yes")
+    call = await api.wait_for_call(
+        lambda c: (
+            c.method == "answerCallbackQuery"
+            and c.params.get("callback_query_id") == f"cq{update_id}"
+        )
+    )
+    assert call.params["text"] == t._(
+        "Please finish your registration or stop it with /cancel first."
+    )
+    await user.say("/cancel")
+    done = await user.tap(confirm, t._("Yes, erase my data"))
+    assert t._("Done: everything I stored about you has been erased.")[:30] in text_of(done)
+    await user.say("/help")
+    assert await rows_mentioning(running.db, ERASED) == {}
+    assert await services.users.get(ERASED) is None
