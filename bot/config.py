@@ -110,6 +110,9 @@ def settings_from(env: Mapping[str, str], *, require_token: bool = True) -> Sett
     secret = get("WEBHOOK_SECRET")
     if secret is not None and not SECRET_RE.match(secret):
         raise ConfigError("WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and - only")
+    if webhook_url is not None and secret is None:
+        # Without it anyone who finds the URL could post forged updates to the bot.
+        raise ConfigError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
 
     return Settings(
         token=token,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from telegram.ext import Application
 
 from bot.handlers.common import SERVICES_KEY
 from bot.polling import DurablePoller
+from bot.storage import Database
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +39,38 @@ async def started(app: Application) -> AsyncIterator[Application]:
 
 
 async def run_polling(
-    app: Application, stop: asyncio.Event | None = None, *, handle_signals: bool = True
+    app: Application,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+    poller: Callable[[Application, Database], DurablePoller] = DurablePoller,
 ) -> None:
-    """Poll until SIGTERM/SIGINT (or `stop`), finishing the update in hand, then shut down."""
+    """Poll until SIGTERM/SIGINT (or `stop`), finishing the update in hand, then shut down.
+
+    `poller` builds the DurablePoller (the console simulator passes one that reports progress).
+    """
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
+    signals = stop_on_signals(stop) if handle_signals else ()
     try:
         async with started(app):
             log.info("Bot @%s started (long polling)", app.bot.username)
-            poller = DurablePoller(app, app.bot_data[SERVICES_KEY].db)
-            await poller.run(stop)
-            log.info("Bot stopped after handling %d updates", poller.handled)
+            durable = poller(app, app.bot_data[SERVICES_KEY].db)
+            await durable.run(stop)
+            log.info("Bot stopped after handling %d updates", durable.handled)
     finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
+        remove_signal_handlers(signals)
+
+
+def stop_on_signals(stop: asyncio.Event) -> tuple[signal.Signals, ...]:
+    """Set `stop` on SIGTERM and SIGINT; returns the signals for `remove_signal_handlers`."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    return signals
+
+
+def remove_signal_handlers(signals: tuple[signal.Signals, ...]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.remove_signal_handler(sig)
