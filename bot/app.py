@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from telegram import BotCommandScopeDefault, LinkPreviewOptions
+from telegram import BotCommandScopeChat, BotCommandScopeDefault, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, ContextTypes, Defaults
 
 from bot.config import Settings
 from bot.event import Event
-from bot.handlers import errors, participant, registration
+from bot.handlers import (
+    admin,
+    broadcast,
+    errors,
+    participant,
+    privacy,
+    questions,
+    registration,
+    reminders,
+    schedule,
+)
 from bot.handlers.common import SERVICES_KEY, BotContext
 from bot.i18n import LANGUAGES, I18n
+from bot.ratelimit import PriorityRateLimiter
 from bot.services import Services
+from bot.services.broadcast import BroadcastService
+from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
+from bot.services.reminders import ReminderService
+from bot.services.reports import ReportService
 from bot.services.users import UserService
 from bot.storage import AuditRepo, Database, RegistrationRepo, UserRepo, utcnow
+from bot.storage.broadcasts import BroadcastRepo
+from bot.storage.deliveries import DeliveryRepo
 from bot.storage.persistence import SQLitePersistence
+from bot.storage.questions import QuestionRepo
+from bot.storage.stats import StatsRepo
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +50,19 @@ def build_application(
     *,
     i18n: I18n | None = None,
     clock: Callable[[], datetime] = utcnow,
+    rate_limiter: BaseRateLimiter | None = None,
 ) -> Application:
-    """The Application with every handler; services open in `post_init`."""
+    """The Application with every handler; services open in `post_init`.
+
+    `rate_limiter` defaults to 30 requests/s with replies to users served first (bot.ratelimit).
+    """
     db = Database(settings.database_path)
     i18n = i18n or I18n()
 
     async def post_init(app: Application) -> None:
         await db.open()
         user_repo = UserRepo(db)
+        delivery_repo = DeliveryRepo(db)
         app.bot_data[SERVICES_KEY] = Services(
             settings=settings,
             event=event,
@@ -47,8 +72,16 @@ def build_application(
             registrations=RegistrationService(RegistrationRepo(db), user_repo, event, clock),
             clock=clock,
             audit=AuditRepo(db),
+            reminders=ReminderService(event, delivery_repo, user_repo, clock),
+            broadcasts=BroadcastService(BroadcastRepo(db), delivery_repo, user_repo, clock),
+            reports=ReportService(StatsRepo(db), event, clock),
+            questions=QuestionService(QuestionRepo(db), user_repo, event),
         )
         await set_commands(app, i18n)
+        await reminders.schedule(app)
+        await broadcast.resume(app)
+        await set_admin_commands(app, i18n, settings.admin_ids)
+        await registration.promote_into_free_seats(app.bot, app.bot_data[SERVICES_KEY])
 
     async def post_shutdown(app: Application) -> None:
         await db.close()
@@ -64,7 +97,7 @@ def build_application(
         )
         .context_types(ContextTypes(context=BotContext))
         .persistence(SQLitePersistence(db))
-        .rate_limiter(AIORateLimiter(max_retries=2))
+        .rate_limiter(rate_limiter or PriorityRateLimiter())
         .updater(None)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
@@ -76,9 +109,17 @@ def build_application(
 
     # Handler order (group 0 takes the first match): the registration conversation first, so
     # that while it runs it sees answers before anything else; then the other participant
-    # commands; the catch-alls last. Group -1 answers commands in groups and stops there.
+    # commands; the catch-alls last. Group -1 answers commands in groups and stops there, and
+    # drops a waiting /timezone prompt on any command. Group -2 comes before all: the /ask
+    # prompt (it takes its answer even in the middle of the form) and admin commands sent in a
+    # group (refused to admins; anyone else gets group -1's answer).
     registration.register(app)
+    broadcast.register(app)
     participant.register(app)
+    schedule.register(app)
+    admin.register(app, early_group=-2)
+    questions.register(app, early_group=-2)
+    privacy.register(app)
     participant.register_catch_alls(app)
     app.add_error_handler(errors.on_error)
     return app
@@ -90,3 +131,17 @@ async def set_commands(app: Application, i18n: I18n) -> None:
         commands = participant.bot_commands(i18n(lang))
         await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang)
     await app.bot.set_my_commands(participant.bot_commands(i18n("en")))
+
+
+async def set_admin_commands(app: Application, i18n: I18n, admin_ids: Iterable[int]) -> None:
+    """Admins see the admin commands too, in their chat only. A chat Telegram does not know yet
+    (an admin who never wrote to the bot) is skipped with a warning."""
+    for admin_id in admin_ids:
+        scope = BotCommandScopeChat(admin_id)
+        try:
+            for lang in LANGUAGES:
+                commands = participant.bot_commands(i18n(lang), admin=True)
+                await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
+            await app.bot.set_my_commands(participant.bot_commands(i18n("en"), admin=True), scope)
+        except TelegramError as exc:
+            log.warning("Could not set the admin command menu for an admin: %s", exc)

@@ -5,9 +5,12 @@ Everything returned is Telegram HTML; values from users and files are escaped he
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_timedelta
 
 from bot.countries import country_name
 from bot.event import Event, Person
@@ -137,7 +140,8 @@ def confirmation(
 ) -> str:
     text = event.text(t.lang)
     parts = [
-        "✅ " + registration_status(t, registration, position),
+        ("✅ " if registration.status == "active" else "⏳ ")
+        + registration_status(t, registration, position),
         f"<b>{escape(text.title)}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
     ]
     if registration.status == "active":
@@ -167,3 +171,38 @@ def closed(t: Translator, event: Event, now: datetime) -> str:
         time=t.time_range(event.start, event.end, event.tz),
         offset=t.utc_offset(event.start, event.tz),
     )
+
+
+def interpretation_hint(t: Translator, session_language: str) -> str:
+    """How to hear the interpretation; the announcement does not name the meeting tool."""
+    language = Locale.parse(t.lang).languages.get(session_language, session_language)
+    return "🎧 " + t._(
+        "Interpretation into {language}: once the session has started, click the "
+        "Interpretation button (a globe icon) in the meeting window and choose {language}."
+    ).format(language=escape(language))
+
+
+def reminder(
+    t: Translator,
+    event: Event,
+    now: datetime,
+    user_zone: str | None,
+    session_language: str | None,
+    last: bool,
+) -> str:
+    """A reminder before the session; the last one also explains the interpretation."""
+    text = event.text(t.lang)
+    starts = format_timedelta(
+        max(event.start - now, timedelta(seconds=1)), add_direction=True, locale=t.lang
+    )
+    parts = [
+        "⏰ " + t._("Reminder: the webinar starts {when}.").format(when=escape(starts)),
+        f"<b>{escape(text.title)}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
+        access_line(t, event),
+    ]
+    if last and session_language in ("fr", "es"):
+        parts.append(interpretation_hint(t, session_language))
+    parts.append(
+        t._("Can no longer attend? Send /unregister so that someone else can take your place.")
+    )
+    return "\n\n".join(parts)

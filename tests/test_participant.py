@@ -63,7 +63,9 @@ async def register(user: Participant, lang: str, *, name: str = "Ana María Lóp
     q = await user.say("2")  # French (interpretation), typed as a number
     q = await user.tap(q, t._("Yes, I agree"))
     assert t._("Please check your details:") in text_of(q)
-    return await user.tap(q, t._("Confirm"))
+    confirmation = await user.tap(q, t._("Confirm"))
+    assert (await user.next()).method == "sendDocument"  # the calendar file follows
+    return confirmation
 
 
 @pytest.mark.parametrize(("code", "lang"), [("en", "en"), ("fr-CA", "fr"), ("es-419", "es")])

@@ -28,7 +28,10 @@ def test_settings_defaults():
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_PORT": "http"}, "WEBHOOK_PORT"),
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_URL": "example.org"}, "WEBHOOK_URL"),
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_SECRET": "a b"}, "WEBHOOK_SECRET"),
-        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "ftp://x"}, "TELEGRAM_API_BASE_URL"),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "ftp://x"},
+            "TELEGRAM_API_BASE_URL",
+        ),
     ],
 )
 def test_settings_errors_name_the_variable(env, named):
@@ -51,8 +54,17 @@ def test_admin_ids_parsed():
 
 @pytest.mark.parametrize(
     ("code", "lang"),
-    [("fr", "fr"), ("fr-CA", "fr"), ("es", "es"), ("es-419", "es"), ("en-GB", "en"),
-     ("de", "en"), (None, "en"), ("", "en"), ("pt-br", "en")],
+    [
+        ("fr", "fr"),
+        ("fr-CA", "fr"),
+        ("es", "es"),
+        ("es-419", "es"),
+        ("en-GB", "en"),
+        ("de", "en"),
+        (None, "en"),
+        ("", "en"),
+        ("pt-br", "en"),
+    ],
 )
 def test_negotiate(code, lang):
     assert negotiate(code) == lang
@@ -81,15 +93,26 @@ LABELS = [[label for _, label in AFFILIATIONS]]
 
 @pytest.mark.parametrize(
     ("typed", "key"),
-    [("1", "pes"), ("9", "other"), (" public employment service ", "pes"), ("Jobseeker", "jobseeker"),
-     ("10", None), ("0", None), ("banana", None), ("", None), ("Other", "other")],
+    [
+        ("1", "pes"),
+        ("9", "other"),
+        (" public employment service ", "pes"),
+        ("Jobseeker", "jobseeker"),
+        ("10", None),
+        ("0", None),
+        ("banana", None),
+        ("", None),
+        ("Other", "other"),
+    ],
 )
 def test_match_choice(typed, key):
     assert match_choice(typed, AFFILIATIONS, LABELS) == key
 
 
 def test_match_choice_any_language():
-    labels = [["English", "French (interpretation)", "Spanish (interpretation)"],
-              ["Anglais", "Français (interprétation)", "Espagnol (interprétation)"]]
+    labels = [
+        ["English", "French (interpretation)", "Spanish (interpretation)"],
+        ["Anglais", "Français (interprétation)", "Espagnol (interprétation)"],
+    ]
     assert match_choice("francais", SESSION_LANGUAGES, labels) == "fr"
     assert match_choice("Espagnol (interprétation)", SESSION_LANGUAGES, labels) == "es"

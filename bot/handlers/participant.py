@@ -20,9 +20,11 @@ from telegram.ext import (
 )
 
 from bot import views
+from bot.handlers.admin import ADMIN_COMMANDS
 from bot.handlers.common import (
     BotContext,
     answer_expired,
+    is_admin,
     keyboard,
     reply,
     tr,
@@ -47,8 +49,9 @@ PARTICIPANT_COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def bot_commands(t: Translator) -> list[BotCommand]:
-    return [BotCommand(name, t._(description)) for name, description in PARTICIPANT_COMMANDS]
+def bot_commands(t: Translator, *, admin: bool = False) -> list[BotCommand]:
+    listed = PARTICIPANT_COMMANDS + (ADMIN_COMMANDS if admin else ())
+    return [BotCommand(name, t._(description)) for name, description in listed]
 
 
 def welcome_keyboard(t: Translator) -> InlineKeyboardMarkup:
@@ -70,9 +73,10 @@ async def start(update: Update, ctx: BotContext) -> None:
     t = ctx.services.i18n(lang)
     event = ctx.services.event
     title = event.text(lang).title
+    record = await ctx.services.users.get(user.id)
     lines = [
         t._("Welcome! I can register you for this ILO webinar:") + f"\n<b>{escape(title)}</b>",
-        "\n".join(views.when_lines(t, event, None)),
+        "\n".join(views.when_lines(t, event, record.timezone if record else None)),
     ]
     if not ctx.services.registrations.is_open():
         lines.append(views.closed(t, event, ctx.services.clock()))
@@ -85,6 +89,9 @@ async def help_command(update: Update, ctx: BotContext) -> None:
     t = await tr(update, ctx)
     lines = [t._("Here is what I can do:")]
     lines += [f"/{name} — {t._(description)}" for name, description in PARTICIPANT_COMMANDS]
+    if is_admin(ctx, update.effective_user):
+        lines += ["", t._("For organisers:")]
+        lines += [f"/{name} — {t._(description)}" for name, description in ADMIN_COMMANDS]
     await reply(update, "\n".join(lines))
 
 
@@ -128,7 +135,8 @@ async def language_chosen(update: Update, ctx: BotContext) -> None:
     t = ctx.services.i18n(lang)
     await query.answer()
     await query.edit_message_text(t._("Language set to English."))
-    await ctx.bot.set_my_commands(bot_commands(t), scope=BotCommandScopeChat(user.id))
+    commands = bot_commands(t, admin=is_admin(ctx, user))
+    await ctx.bot.set_my_commands(commands, scope=BotCommandScopeChat(user.id))
     await reply(
         update, t._("Choose below, or send /help to see everything I can do."), welcome_keyboard(t)
     )

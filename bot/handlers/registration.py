@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from enum import IntEnum
+from html import escape
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -19,10 +22,13 @@ from telegram.warnings import PTBUserWarning
 
 from bot import views
 from bot.countries import country_name, match_country
+from bot.handlers import schedule
 from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
 from bot.i18n import LANGUAGES, Translator
+from bot.services import Services
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, Choice, match_choice
 from bot.services.registration import RegistrationClosed
+from bot.services.timezone import zone_choices
 from bot.services.validation import (
     NAME_MAX,
     ORGANISATION_MAX,
@@ -30,8 +36,9 @@ from bot.services.validation import (
     fold,
     normalise_email,
 )
-from bot.storage import RegistrationData
+from bot.storage import Registration, RegistrationData
 
+log = logging.getLogger(__name__)
 DRAFT = "registration"
 STEPS = 8
 
@@ -243,7 +250,8 @@ async def got_organisation(update: Update, ctx: BotContext) -> Step:
     t = await tr(update, ctx)
     text = clean_text(update.message.text)
     skip_words = {fold(ctx.services.i18n(lang)._("Skip this question")) for lang in LANGUAGES}
-    if fold(text) in skip_words | {"-", "skip", "passer", "omitir"} or not text:
+    # Only punctuation ("-", "—", ".") also means no organisation.
+    if not fold(text) or fold(text) in skip_words | {"skip", "passer", "omitir", "none"}:
         _draft(ctx)["org"] = None
     elif len(text) > ORGANISATION_MAX:
         hint = t._("This name is too long: {max} characters at most.").format(max=ORGANISATION_MAX)
@@ -367,17 +375,17 @@ async def _confirm(update: Update, ctx: BotContext, answer: str | None) -> int |
     if not signup.created:
         await _show_registration(update, ctx, t, existing_note=True)
         return ConversationHandler.END
+    # The registration may have set the zone from the country (RegistrationService.register).
     record = await services.users.get(user.id)
-    await reply(
-        update,
-        views.confirmation(
-            t,
-            services.event,
-            signup.registration,
-            signup.position,
-            record.timezone if record else None,
-        ),
-    )
+    zone = record.timezone if record else None
+    registration = signup.registration
+    await reply(update, views.confirmation(t, services.event, registration, signup.position, zone))
+    if registration.status == "active":
+        await schedule.send_calendar(ctx.bot, services, t, user.id, registration.status)
+    if zone is None and len(zone_choices(registration.data.country, services.event.start)) > 1:
+        await schedule.offer_zones(
+            update, ctx, t, t._("Your country has several time zones. Which one is yours?")
+        )
     return ConversationHandler.END
 
 
@@ -442,10 +450,16 @@ async def _show_registration(
         await reply(update, t._("You are not registered. Send /register to sign up."))
         return
     position = await ctx.services.registrations.position(registration)
+    record = await ctx.services.users.get(user.id)
+    event = ctx.services.event
     parts = []
     if existing_note:
         parts.append(t._("You are already registered for this webinar."))
     parts.append(views.registration_status(t, registration, position))
+    parts.append(
+        f"<b>{escape(event.text(t.lang).title)}</b>\n"
+        + "\n".join(views.when_lines(t, event, record.timezone if record else None))
+    )
     parts.append(views.registration_summary(t, registration.data))
     markup = keyboard([[(t._("Cancel my registration"), f"unreg:ask:{registration.id}")]])
     await reply(update, "\n\n".join(parts), markup)
@@ -506,15 +520,40 @@ async def unregister_answer(update: Update, ctx: BotContext) -> None:
         ),
     )
     if outcome.promoted is not None:
-        await notify_promoted(ctx, outcome.promoted.user_id)
+        await notify_promoted(ctx.bot, ctx.services, outcome.promoted)
 
 
-async def notify_promoted(ctx: BotContext, user_id: int) -> None:
-    """Tell the first person on the waiting list that they now have a place."""
-    services = ctx.services
+async def notify_promoted(bot: Bot, services: Services, registration: Registration) -> None:
+    """Tell someone promoted from the waiting list, in their language: the time in their zone,
+    the access link and the calendar file. Never raises: the cancellation that freed the seat
+    is done and its author must not see an error."""
+    user_id = registration.user_id
     t = services.i18n(await services.users.language(user_id))
-    text = t._("Good news: a place has freed up and you are now registered for the webinar.")
-    await ctx.bot.send_message(user_id, text + "\n\n" + views.access_line(t, services.event))
+    record = await services.users.get(user_id)
+    event = services.event
+    text = "\n\n".join(
+        [
+            "🎉 "
+            + t._("Good news: a place has freed up and you are now registered for the webinar."),
+            f"<b>{escape(event.text(t.lang).title)}</b>\n"
+            + "\n".join(views.when_lines(t, event, record.timezone if record else None)),
+            views.access_line(t, event),
+        ]
+    )
+    try:
+        await bot.send_message(user_id, text)
+        await schedule.send_calendar(bot, services, t, user_id, registration.status)
+    except TelegramError as exc:
+        log.warning("Could not tell registration %d about its promotion: %s", registration.id, exc)
+
+
+async def promote_into_free_seats(bot: Bot, services: Services) -> None:
+    """At start-up: seats freed by a raised `capacity` go to the waiting list, who are told."""
+    promoted = await services.registrations.fill_free_seats()
+    if promoted:
+        log.info("Promoted %d registrations from the waiting list into free seats", len(promoted))
+    for registration in promoted:
+        await notify_promoted(bot, services, registration)
 
 
 def _conversation() -> ConversationHandler:

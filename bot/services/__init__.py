@@ -9,7 +9,11 @@ from datetime import datetime
 from bot.config import Settings
 from bot.event import Event
 from bot.i18n import I18n
+from bot.services.broadcast import BroadcastService
+from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
+from bot.services.reminders import ReminderService
+from bot.services.reports import ReportService
 from bot.services.users import UserService
 from bot.storage import AuditRepo, Database
 
@@ -26,3 +30,7 @@ class Services:
     registrations: RegistrationService
     clock: Callable[[], datetime]
     audit: AuditRepo
+    reminders: ReminderService
+    broadcasts: BroadcastService
+    reports: ReportService
+    questions: QuestionService
