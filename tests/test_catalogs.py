@@ -1,5 +1,6 @@
 """The catalogs are product: complete, not fuzzy, placeholders and markup consistent."""
 
+import ast
 import re
 import string
 from pathlib import Path
@@ -77,3 +78,28 @@ def test_every_language_loads():
     assert {i18n(lang).lang for lang in LANGUAGES} == set(LANGUAGES)
     assert i18n("fr")._("Register") != "Register"
     assert i18n("es")._("Register") != "Register"
+
+
+def _literal_calls(tree: ast.AST) -> set[str]:
+    """Literal msgids of `_()`, `t._()`, `N_()` and `n_()` calls (f-strings included)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0]
+        if name in ("_", "N_", "n_") and isinstance(first, ast.Constant):
+            if isinstance(first.value, str):
+                found.add(first.value)
+    return found
+
+
+def test_template_holds_every_message_in_the_code(pot_ids):
+    """A message the extractor cannot see (e.g. a call inside an f-string) is never translated."""
+    in_code: set[str] = set()
+    for path in (LOCALES.parent / "bot").rglob("*.py"):
+        in_code |= _literal_calls(ast.parse(path.read_text(encoding="utf-8")))
+    singulars = {m[0] if isinstance(m, tuple) else m for m in pot_ids}
+    missing = sorted(in_code - singulars)
+    assert not missing, f"run pybabel extract/update (see README): {missing}"

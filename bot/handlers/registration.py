@@ -78,9 +78,11 @@ def _question(
     head = t._("Step {step} of {total}").format(step=int(step), total=STEPS)
     if step is Step.NAME:
         body = t._("What is your full name? (up to {max} characters)").format(max=NAME_MAX)
-        return f"<b>{head}</b>\n{body}\n\n{t._('Send /cancel at any time to stop.')}", None
+        stop = t._("Send /cancel at any time to stop.")
+        return f"<b>{head}</b>\n{body}\n\n{stop}", None
     if step is Step.EMAIL:
-        return f"<b>{head}</b>\n{t._('What is your email address?')}", None
+        body = t._("What is your email address?")
+        return f"<b>{head}</b>\n{body}", None
     if step is Step.COUNTRY:
         body = t._("In which country do you work or live? Type its name.")
         return f"<b>{head}</b>\n{body}", None
