@@ -90,8 +90,7 @@ def _literal_calls(tree: ast.AST) -> set[str]:
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         first = node.args[0]
         if name in ("_", "N_", "n_") and isinstance(first, ast.Constant):
-            if isinstance(first.value, str):
-                found.add(first.value)
+            found.add(str(first.value))
     return found
 
 
