@@ -17,6 +17,7 @@ from bot.handlers import (
     admin,
     broadcast,
     errors,
+    my_registration,
     participant,
     privacy,
     questions,
@@ -81,7 +82,7 @@ def build_application(
         await reminders.schedule(app)
         await broadcast.resume(app)
         await set_admin_commands(app, i18n, settings.admin_ids)
-        await registration.promote_into_free_seats(app.bot, app.bot_data[SERVICES_KEY])
+        await my_registration.promote_into_free_seats(app.bot, app.bot_data[SERVICES_KEY])
 
     async def post_shutdown(app: Application) -> None:
         await db.close()
@@ -114,6 +115,7 @@ def build_application(
     # prompt (it takes its answer even in the middle of the form) and admin commands sent in a
     # group (refused to admins; anyone else gets group -1's answer).
     registration.register(app)
+    my_registration.register(app)
     broadcast.register(app)
     participant.register(app)
     schedule.register(app)

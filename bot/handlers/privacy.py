@@ -8,7 +8,8 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
-from bot.handlers.registration import DRAFT, notify_promoted
+from bot.handlers.my_registration import notify_promoted
+from bot.handlers.registration import DRAFT
 
 log = logging.getLogger(__name__)
 
