@@ -67,9 +67,13 @@ def test_catalog_complete_and_consistent(lang):
 def test_compiled_catalog_is_current(lang):
     """The committed .mo holds exactly the translations of the .po (run pybabel compile)."""
     folder = LOCALES / lang / "LC_MESSAGES"
-    po = {m.id: m.string for m in read(folder / "messages.po") if m.id and m.string}
+
+    def key(value: object) -> object:  # plural ids and strings come as lists from read_mo
+        return tuple(value) if isinstance(value, list) else value
+
+    po = {key(m.id): key(m.string) for m in read(folder / "messages.po") if m.id and any(m.string)}
     with (folder / "messages.mo").open("rb") as f:
-        mo = {m.id: m.string for m in read_mo(f) if m.id and m.string}
+        mo = {key(m.id): key(m.string) for m in read_mo(f) if m.id and any(m.string)}
     assert mo == po
 
 
