@@ -76,6 +76,14 @@ class Translator:
         """The zone's name at that instant, e.g. "Central European Summer Time"."""
         return babel_zone_name(when.astimezone(zone), locale=self.lang)
 
+    def language_name(self, code: str) -> str:
+        """A language's name in this language, e.g. "francés" for fr in Spanish."""
+        return Locale.parse(code).get_language_name(self.lang) or code
+
+    def label(self, label: str, value: str) -> str:
+        """ "Label: value" with the punctuation of this language (French puts a space)."""
+        return self._("{label}: {value}").format(label=label, value=value)
+
     def country(self, code: str) -> str:
         return Locale.parse(self.lang).territories.get(code, code)
 

@@ -113,7 +113,7 @@ def registration_summary(t: Translator, data: RegistrationData) -> str:
         (t._("Affiliation"), t._(label(AFFILIATIONS, data.affiliation))),
         (t._("Session language"), t._(label(SESSION_LANGUAGES, data.session_language))),
     ]
-    return "\n".join(f"<b>{escape(k)}:</b> {escape(v)}" for k, v in rows)
+    return "\n".join(t.label(f"<b>{escape(k)}</b>", escape(v)) for k, v in rows)
 
 
 def access_line(t: Translator, event: Event) -> str:

@@ -74,7 +74,9 @@ def test_compiled_catalog_is_current(lang):
     po = {key(m.id): key(m.string) for m in read(folder / "messages.po") if m.id and any(m.string)}
     with (folder / "messages.mo").open("rb") as f:
         mo = {key(m.id): key(m.string) for m in read_mo(f) if m.id and any(m.string)}
-    assert mo == po
+    assert {k: mo.get(k) for k in po} == po
+    # Compiling fills untranslated English plurals with the msgid itself; anything else is stale.
+    assert {k: v for k, v in mo.items() if k not in po and v != k} == {}
 
 
 def test_every_language_loads():

@@ -153,7 +153,9 @@ async def test_console_admin_user_buttons_and_end_of_input(tmp_path):
         await console.send("9")
         await console.text("there is no button 9")
         await console.send("!sticker")
-        await console.text(T("es")._("To register for the webinar, send /register."))
+        await console.text(
+            T("es")._("To register for the webinar, send /register. For everything else, /help.")
+        )
         await console.send("!user 43 fr")
         await console.text("Telegram user 43, app language 'fr' (French), not an admin")
         assert console.proc.stdin is not None

@@ -86,9 +86,11 @@ def stats_text(t: Translator, stats: Stats, zone: str) -> str:
         blocks.append(t._("No current registrations yet."))
         return "\n\n".join(blocks)
     blocks.append(
-        t._("Below: the {count} current registrations, waiting list included.").format(
-            count=_number(t, n)
-        )
+        t.n_(
+            "Below: the {count} current registration, waiting list included.",
+            "Below: the {count} current registrations, waiting list included.",
+            n,
+        ).format(count=_number(t, n))
     )
 
     def block(title: str, lines: list[str]) -> None:

@@ -33,7 +33,7 @@ from bot.handlers.common import (
     reply,
     tr,
 )
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
+from bot.i18n import LANGUAGES, Translator
 from bot.sending import Outbox
 from bot.services import Services
 from bot.services.broadcast import AUDIENCES, ONE_TEXT, AlreadyRunning, Progress
@@ -60,7 +60,7 @@ def audience_label(t: Translator, audience: str) -> str:
     if audience == "waiting":
         return t._("Waiting list")
     return t._("Registrants reading {language}").format(
-        language=LANGUAGE_NAMES[audience.removeprefix("lang:")]
+        language=t.language_name(audience.removeprefix("lang:"))
     )
 
 
@@ -77,13 +77,17 @@ def progress_text(t: Translator, progress: Progress) -> str:
         ]
     )
     if progress.finished:
-        status = "✅ " + t._("Finished: {done} of {total} recipients.").format(
-            done=progress.done, total=progress.total
-        )
+        status = "✅ " + t.n_(
+            "Finished: {done} of {total} recipient.",
+            "Finished: {done} of {total} recipients.",
+            progress.total,
+        ).format(done=progress.done, total=progress.total)
     else:
-        status = "⏳ " + t._("Sending… {done} of {total} recipients.").format(
-            done=progress.done, total=progress.total
-        )
+        status = "⏳ " + t.n_(
+            "Sending… {done} of {total} recipient.",
+            "Sending… {done} of {total} recipients.",
+            progress.total,
+        ).format(done=progress.done, total=progress.total)
     return f"📣 <b>{head}</b>\n{status}\n\n{counts}"
 
 
@@ -97,7 +101,7 @@ def _text_prompt(t: Translator, key: str) -> str:
         body = t._("Send the text of the message, as the recipients should read it.")
     else:
         body = t._("Send the text for the recipients who read {language}.").format(
-            language=LANGUAGE_NAMES[key]
+            language=t.language_name(key)
         )
     return body + "\n\n" + t._("Send /cancel to stop.")
 
@@ -146,9 +150,11 @@ async def got_audience(update: Update, ctx: BotContext) -> int | None:
         return None
     await query.answer()
     await query.edit_message_text(
-        t._("Audience: {audience} ({n} recipients).").format(
-            audience=escape(audience_label(t, audience)), n=languages.total()
-        )
+        t.n_(
+            "Audience: {audience} ({n} recipient).",
+            "Audience: {audience} ({n} recipients).",
+            languages.total(),
+        ).format(audience=escape(audience_label(t, audience)), n=languages.total())
     )
     draft = _draft(ctx)
     draft.update(audience=audience, texts={})
@@ -217,14 +223,18 @@ async def preview(update: Update, ctx: BotContext, t: Translator, draft: dict[st
             )
         else:
             head = t._("Preview for the recipients who read {language} ({n}):").format(
-                language=LANGUAGE_NAMES[key], n=languages[key]
+                language=t.language_name(key), n=languages[key]
             )
         await reply(update, f"<i>{escape(head)}</i>")
         await reply(update, text)
-    breakdown = ", ".join(f"{LANGUAGE_NAMES[lang]}: {languages[lang]}" for lang in LANGUAGES)
-    summary = t._("Send this broadcast to {n} recipients ({breakdown})?").format(
-        n=languages.total(), breakdown=breakdown
+    breakdown = ", ".join(
+        t.label(t.language_name(lang), str(languages[lang])) for lang in LANGUAGES
     )
+    summary = t.n_(
+        "Send this broadcast to {n} recipient ({breakdown})?",
+        "Send this broadcast to {n} recipients ({breakdown})?",
+        languages.total(),
+    ).format(n=languages.total(), breakdown=breakdown)
     markup = keyboard([[(t._("Send now"), "bc:send")], [(t._("Cancel"), "bc:cancel")]])
     await reply(update, summary, markup)
 

@@ -19,6 +19,16 @@ from bot.storage import Registration
 log = logging.getLogger(__name__)
 
 
+def not_registered(ctx: BotContext, t: Translator) -> str:
+    """No live registration: invite to register, or say registration is closed."""
+    services = ctx.services
+    if services.registrations.is_open():
+        return t._("You are not registered. Send /register to sign up.")
+    return (
+        t._("You are not registered.") + "\n\n" + views.closed(t, services.event, services.clock())
+    )
+
+
 async def show_registration(
     update: Update, ctx: BotContext, t: Translator, existing_note: bool = False
 ) -> None:
@@ -26,7 +36,7 @@ async def show_registration(
     assert user is not None
     registration = await ctx.services.registrations.current(user.id)
     if registration is None:
-        await reply(update, t._("You are not registered. Send /register to sign up."))
+        await reply(update, not_registered(ctx, t))
         return
     position = await ctx.services.registrations.position(registration)
     record = await ctx.services.users.get(user.id)
@@ -63,7 +73,7 @@ async def unregister(update: Update, ctx: BotContext) -> None:
             return
         await query.answer()
     if registration is None:
-        await reply(update, t._("You are not registered. Send /register to sign up."))
+        await reply(update, not_registered(ctx, t))
         return
     markup = keyboard(
         [
