@@ -7,7 +7,6 @@ a restart in the middle of writing keeps the draft; a broadcast being sent resum
 from __future__ import annotations
 
 import logging
-import warnings
 from enum import IntEnum
 from html import escape
 from typing import Any
@@ -22,11 +21,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.handlers.common import (
     SERVICES_KEY,
     BotContext,
+    add_conversation,
     admin_only,
     answer_expired,
     keyboard,
@@ -373,9 +372,4 @@ def _conversation() -> ConversationHandler:
 
 
 def register(app: Application) -> None:
-    # Buttons and typed text mix, so per_message=False, knowingly (PTB warns about it).
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"If 'per_message=False'", category=PTBUserWarning
-        )
-        app.add_handler(_conversation())
+    add_conversation(app, _conversation)

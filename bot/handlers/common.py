@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, User
-from telegram.ext import CallbackContext, ExtBot
+from telegram.ext import Application, CallbackContext, ConversationHandler, ExtBot
+from telegram.warnings import PTBUserWarning
 
 from bot.i18n import Translator
 from bot.services import Services
@@ -49,6 +51,21 @@ async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None =
     assert chat is not None
     message = await chat.send_message(text, reply_markup=markup)
     return message.message_id
+
+
+def add_conversation(
+    app: Application, build: Callable[[], ConversationHandler], group: int = 0
+) -> None:
+    """Build and add a conversation that mixes typed answers and buttons.
+
+    Such a conversation must stay per_message=False, and PTB warns about a CallbackQueryHandler
+    in it; the combination is chosen knowingly, so that one warning is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"If 'per_message=False'", category=PTBUserWarning
+        )
+        app.add_handler(build(), group)
 
 
 def is_admin(ctx: BotContext, user: User | None) -> bool:

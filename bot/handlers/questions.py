@@ -8,7 +8,6 @@ to its usual handler.
 
 from __future__ import annotations
 
-import warnings
 from datetime import datetime
 from html import escape
 from typing import NoReturn
@@ -25,11 +24,10 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.handlers import schedule
 from bot.handlers.admin import in_background, send_csv, stamp
-from bot.handlers.common import BotContext, admin_only, reply, tr
+from bot.handlers.common import BotContext, add_conversation, admin_only, reply, tr
 from bot.i18n import Translator
 from bot.services.questions import EmptyQuestion, QuestionTooLong
 from bot.services.validation import QUESTION_MAX
@@ -202,11 +200,6 @@ async def _send_questions(update: Update, ctx: BotContext) -> None:
 
 def register(app: Application, early_group: int) -> None:
     """The /ask prompt in `early_group` (see the module docstring), /questions in group 0."""
-    # Leaving on any button needs a CallbackQueryHandler with per_message=False, which PTB
-    # warns about; no button is tracked per message here.
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"If 'per_message=False'", category=PTBUserWarning
-        )
-        app.add_handler(conversation(), early_group)
+    # Leaving on any button needs a CallbackQueryHandler; no button is tracked per message.
+    add_conversation(app, conversation, early_group)
     app.add_handler(CommandHandler("questions", questions, filters.ChatType.PRIVATE))

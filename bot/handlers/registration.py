@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import warnings
 from enum import IntEnum
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -16,12 +17,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot import views
 from bot.countries import country_name, match_country
 from bot.handlers import schedule
-from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
+from bot.handlers.common import BotContext, add_conversation, answer_expired, keyboard, reply, tr
 from bot.handlers.my_registration import show_registration
 from bot.i18n import LANGUAGES, Translator
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, Choice, match_choice
@@ -150,8 +150,12 @@ async def _button(update: Update, ctx: BotContext) -> str | None:
     if message is None or message.message_id != _draft(ctx).get("q"):
         await answer_expired(update, ctx)
         return None
-    await query.answer()
-    await query.edit_message_reply_markup(None)
+    # Handled again after a crash, this query was answered already (or is too old to answer)
+    # and its keyboard removed: Telegram refuses both, which must not stop the step.
+    with contextlib.suppress(BadRequest):
+        await query.answer()
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(None)
     return query.data.rsplit(":", 1)[1]
 
 
@@ -476,10 +480,4 @@ def _conversation() -> ConversationHandler:
 
 
 def register(app: Application) -> None:
-    # The form mixes typed answers and buttons, so it must stay per_message=False; PTB warns
-    # about that combination, knowingly chosen here.
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"If 'per_message=False'", category=PTBUserWarning
-        )
-        app.add_handler(_conversation())
+    add_conversation(app, _conversation)
