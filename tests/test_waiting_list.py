@@ -231,6 +231,11 @@ async def test_a_blocked_promoted_user_does_not_trouble_the_canceller(api, bots,
     assert promoted is not None and promoted.status == "active"
     reply = await first.say("/help")  # nothing else (no error message) came in between
     assert T("en")._("Here is what I can do:") in text_of(reply)
+    row = await bot.db.fetchone(
+        "SELECT status FROM deliveries WHERE user_id = ? AND kind = ?",
+        (1502, f"promoted:{promoted.id}"),
+    )
+    assert row is not None and row[0] == "blocked"  # the notice is recorded like a reminder
 
 
 async def test_seats_added_while_stopped_go_to_the_waiting_list_at_start(api, bots, tmp_path):

@@ -13,8 +13,10 @@ from bot import views
 from bot.handlers import schedule
 from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
 from bot.i18n import Translator
+from bot.sending import deliver
 from bot.services import Services
 from bot.storage import Registration
+from bot.storage.deliveries import DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +131,21 @@ async def notify_promoted(bot: Bot, services: Services, registration: Registrati
             views.access_line(t, event),
         ]
     )
+    # Recorded like reminders: claimed before sending, so a restart never sends it twice.
+    deliveries, kind = services.reminders.deliveries, f"promoted:{registration.id}"
+    if not await deliveries.claim(user_id, kind, services.clock()):
+        return
+    result = await deliver(bot, user_id, text)
+    await deliveries.finish(user_id, kind, result.status, services.clock(), result.error)
+    if result.status is not DeliveryStatus.SENT:
+        log.warning(
+            "Could not tell registration %d about its promotion: %s", registration.id, result.error
+        )
+        return
     try:
-        await bot.send_message(user_id, text)
         await schedule.send_calendar(bot, services, t, user_id, registration.status)
     except TelegramError as exc:
-        log.warning("Could not tell registration %d about its promotion: %s", registration.id, exc)
+        log.warning("Could not send registration %d its calendar file: %s", registration.id, exc)
 
 
 async def promote_into_free_seats(bot: Bot, services: Services) -> None:
