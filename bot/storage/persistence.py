@@ -1,8 +1,14 @@
 """A python-telegram-bot persistence on the bot's own SQLite database.
 
 Only conversation states and `user_data` (the registration draft) are stored. The app writes
-them after every update (see `bot.polling`), not only on PTB's 60-second interval, so a restart
-resumes each conversation at the question it had reached.
+them after every update (see `bot.polling`), so a restart resumes each conversation at the
+question it had reached.
+
+PTB's own periodic write is pushed out of reach (`update_interval`, one year): it would take
+PTB's persistence lock and then wait for the database lock, while `DurablePoller.handle`
+holds the database lock (its transaction) and waits for PTB's lock: a deadlock, measured
+within a minute under load (bench/throughput.py); the bot then neither answers nor stops on
+SIGTERM. PTB still writes once more at shutdown.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
 from bot.storage.db import Database
 
+#: Seconds between PTB's periodic writes: never, in practice (see the module docstring).
+NO_PERIODIC_WRITE = 365 * 24 * 3600.0
+
 
 class SQLitePersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str, Any]]):
-    def __init__(self, db: Database, update_interval: float = 60) -> None:
+    def __init__(self, db: Database, update_interval: float = NO_PERIODIC_WRITE) -> None:
         super().__init__(
             store_data=PersistenceInput(
                 bot_data=False, chat_data=False, user_data=True, callback_data=False
