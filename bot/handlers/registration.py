@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from enum import IntEnum
 from typing import Any
 
@@ -151,12 +153,16 @@ async def _button(update: Update, ctx: BotContext) -> str | None:
         await answer_expired(update, ctx)
         return None
     # Handled again after a crash, this query was answered already (or is too old to answer)
-    # and its keyboard removed: Telegram refuses both, which must not stop the step.
-    with contextlib.suppress(BadRequest):
-        await query.answer()
-    with contextlib.suppress(BadRequest):
-        await query.edit_message_reply_markup(None)
+    # and its keyboard removed: Telegram refuses both, which must not stop the step. The two
+    # are independent, so they go together: one round trip before the next question, not two.
+    await asyncio.gather(_quietly(query.answer()), _quietly(query.edit_message_reply_markup(None)))
     return query.data.rsplit(":", 1)[1]
+
+
+async def _quietly(request: Awaitable[object]) -> None:
+    """Await a request whose refusal by Telegram changes nothing for the user."""
+    with contextlib.suppress(BadRequest):
+        await request
 
 
 # --- entry -------------------------------------------------------------------------------
