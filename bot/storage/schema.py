@@ -108,4 +108,9 @@ MIGRATIONS: tuple[str, ...] = (
         at        TEXT NOT NULL
     );
     """,
+    # 2: sign-ups per hour for /stats without a temporary sort (BY_HOUR_SQL in stats.py uses
+    # exactly this expression).
+    """
+    CREATE INDEX registrations_hour ON registrations(status, substr(created_at, 1, 13));
+    """,
 )

@@ -29,9 +29,9 @@ BREAKDOWN_SQL = (
 # Stored times are UTC ISO 8601 text, so the first 13 characters are the UTC hour
 # ("2023-06-01T14"); hours are turned into days of the event's zone in the service.
 BY_HOUR_SQL = (
-    "SELECT substr(created_at, 1, 13) AS hour, COUNT(*) FROM registrations WHERE "
+    "SELECT substr(created_at, 1, 13), COUNT(*) FROM registrations WHERE "
     + _LIVE
-    + " GROUP BY status, hour"
+    + " GROUP BY status, substr(created_at, 1, 13)"
 )
 EXPORT_SQL = f"SELECT {_COLUMNS} FROM registrations WHERE id > ? ORDER BY id LIMIT ?"
 
