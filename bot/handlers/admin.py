@@ -22,7 +22,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandl
 from telegram.ext import CommandHandler as Command
 
 from bot.countries import country_name
-from bot.handlers.common import BotContext, admin_only, is_admin, keyboard, reply, tr
+from bot.handlers.common import BotContext, acknowledge, admin_only, is_admin, keyboard, reply, tr
 from bot.i18n import N_, Translator
 from bot.services.chart import ChartLabels, render_signups
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, label
@@ -164,7 +164,7 @@ async def stats(update: Update, ctx: BotContext) -> None:
 async def stats_button(update: Update, ctx: BotContext) -> None:
     """The Refresh button under the statistics."""
     assert update.callback_query is not None
-    await update.callback_query.answer()
+    await acknowledge(update.callback_query)
     in_background(update, ctx, _send_stats(update, ctx))
 
 
@@ -222,7 +222,7 @@ async def export(update: Update, ctx: BotContext) -> None:
 async def export_button(update: Update, ctx: BotContext) -> None:
     """The Export CSV button under the statistics."""
     assert update.callback_query is not None
-    await update.callback_query.answer()
+    await acknowledge(update.callback_query)
     in_background(update, ctx, _export(update, ctx))
 
 

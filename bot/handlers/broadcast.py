@@ -25,6 +25,7 @@ from telegram.ext import (
 from bot.handlers.common import (
     SERVICES_KEY,
     BotContext,
+    acknowledge,
     add_conversation,
     admin_only,
     answer_expired,
@@ -147,7 +148,7 @@ async def got_audience(update: Update, ctx: BotContext) -> int | None:
     if not languages:
         await query.answer(t._("Nobody is in this audience."), show_alert=True)
         return None
-    await query.answer()
+    await acknowledge(query)
     await query.edit_message_text(
         t.n_(
             "Audience: {audience} ({n} recipient).",
@@ -180,8 +181,7 @@ async def got_mode(update: Update, ctx: BotContext) -> int | None:
     if "audience" not in draft or query.data not in ("bc:mode:one", "bc:mode:each"):
         await answer_expired(update, ctx)
         return None
-    await query.answer()
-    await query.edit_message_reply_markup(None)
+    await acknowledge(query, remove_keyboard=True)
     if query.data == "bc:mode:one":
         draft["keys"] = [ONE_TEXT]
     else:
@@ -254,14 +254,14 @@ async def send_now(update: Update, ctx: BotContext) -> int | None:
     try:
         broadcast = await services.broadcasts.create(admin_id, draft["audience"], draft["texts"])
     except AlreadyRunning:
-        await query.answer()
+        await acknowledge(query)
         await reply(
             update,
             t._("Another broadcast is being sent. Wait for its report, then start again."),
         )
         return ConversationHandler.END
     await services.audit.record(admin_id, "broadcast", f"#{broadcast.id} {broadcast.audience}")
-    await query.answer()
+    await acknowledge(query)
     ctx.user_data.pop(DRAFT, None)  # type: ignore[union-attr]
     progress = await services.broadcasts.progress(broadcast, languages.total(), False)
     message = await query.edit_message_text(progress_text(t, progress))
@@ -279,8 +279,7 @@ async def send_now(update: Update, ctx: BotContext) -> int | None:
 async def cancel(update: Update, ctx: BotContext) -> int:
     t = await tr(update, ctx)
     if update.callback_query:
-        await update.callback_query.answer()
-        await update.callback_query.edit_message_reply_markup(None)
+        await acknowledge(update.callback_query, remove_keyboard=True)
     ctx.user_data.pop(DRAFT, None)  # type: ignore[union-attr]
     await reply(update, t._("Broadcast cancelled. Nothing was sent."))
     return ConversationHandler.END

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, User
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update, User
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackContext, ConversationHandler, ExtBot
 from telegram.warnings import PTBUserWarning
 
@@ -66,6 +69,23 @@ def add_conversation(
             "ignore", message=r"If 'per_message=False'", category=PTBUserWarning
         )
         app.add_handler(build(), group)
+
+
+async def acknowledge(query: CallbackQuery, *, remove_keyboard: bool = False) -> None:
+    """Answer a button press, and remove its keyboard, in one round trip.
+
+    For a press handled again after a crash Telegram refuses both ("query is too old",
+    "message is not modified"); that changes nothing for the user and must not stop the step.
+    """
+    requests = [query.answer()]
+    if remove_keyboard:
+        requests.append(query.edit_message_reply_markup(None))
+    await asyncio.gather(*(_refusal_ignored(request) for request in requests))
+
+
+async def _refusal_ignored(request: Awaitable[object]) -> None:
+    with contextlib.suppress(BadRequest):
+        await request
 
 
 def is_admin(ctx: BotContext, user: User | None) -> bool:

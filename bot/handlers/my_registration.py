@@ -11,7 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot import views
 from bot.handlers import schedule
-from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
+from bot.handlers.common import BotContext, acknowledge, answer_expired, keyboard, reply, tr
 from bot.i18n import Translator
 from bot.sending import deliver
 from bot.services import Services
@@ -73,7 +73,7 @@ async def unregister(update: Update, ctx: BotContext) -> None:
         if registration is None or query.data != f"unreg:ask:{registration.id}":
             await answer_expired(update, ctx)
             return
-        await query.answer()
+        await acknowledge(query)
     if registration is None:
         await reply(update, not_registered(ctx, t))
         return
@@ -97,8 +97,7 @@ async def unregister_answer(update: Update, ctx: BotContext) -> None:
     if registration is None or str(registration.id) != reg_id:
         await answer_expired(update, ctx)
         return
-    await query.answer()
-    await query.edit_message_reply_markup(None)
+    await acknowledge(query, remove_keyboard=True)
     if answer != "yes":
         await reply(update, t._("Good, your registration is kept."))
         return

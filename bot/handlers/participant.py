@@ -23,6 +23,7 @@ from bot import views
 from bot.handlers.admin import ADMIN_COMMANDS
 from bot.handlers.common import (
     BotContext,
+    acknowledge,
     answer_expired,
     is_admin,
     keyboard,
@@ -98,7 +99,7 @@ async def help_command(update: Update, ctx: BotContext) -> None:
 async def event_details(update: Update, ctx: BotContext) -> None:
     """Show the webinar details."""
     if update.callback_query:
-        await update.callback_query.answer()
+        await acknowledge(update.callback_query)
     t = await tr(update, ctx)
     user = update.effective_user
     record = await ctx.services.users.get(user.id) if user else None
@@ -116,7 +117,7 @@ def language_keyboard() -> InlineKeyboardMarkup:
 async def language(update: Update, ctx: BotContext) -> None:
     """Offer the three languages."""
     if update.callback_query:
-        await update.callback_query.answer()
+        await acknowledge(update.callback_query)
     t = await tr(update, ctx)
     await reply(update, t._("Choose your language:"), language_keyboard())
 
@@ -133,7 +134,7 @@ async def language_chosen(update: Update, ctx: BotContext) -> None:
     assert user is not None
     await ctx.services.users.set_language(user.id, lang)
     t = ctx.services.i18n(lang)
-    await query.answer()
+    await acknowledge(query)
     await query.edit_message_text(t._("Language set to English."))
     commands = bot_commands(t, admin=is_admin(ctx, user))
     await ctx.bot.set_my_commands(commands, scope=BotCommandScopeChat(user.id))

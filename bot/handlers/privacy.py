@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
+from bot.handlers.common import BotContext, acknowledge, answer_expired, keyboard, reply, tr
 from bot.handlers.my_registration import notify_promoted
 from bot.handlers.registration import DRAFT
 
@@ -54,8 +54,7 @@ async def delete_answer(update: Update, ctx: BotContext) -> None:
     t = await tr(update, ctx)
     if query.data == "erase:no":
         ctx.user_data.pop(PROMPT, None)
-        await query.answer()
-        await query.edit_message_reply_markup(None)
+        await acknowledge(query, remove_keyboard=True)
         await reply(update, t._("Nothing has been erased."))
         return
     if DRAFT in ctx.user_data:
@@ -65,8 +64,7 @@ async def delete_answer(update: Update, ctx: BotContext) -> None:
             show_alert=True,
         )
         return
-    await query.answer()
-    await query.edit_message_reply_markup(None)
+    await acknowledge(query, remove_keyboard=True)
     services = ctx.services
     # One transaction: the registration is cancelled (its seat goes to the first on the
     # waiting list, as with /unregister), then the user and everything that refers to them

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable
 from enum import IntEnum
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -23,7 +19,15 @@ from telegram.ext import (
 from bot import views
 from bot.countries import country_name, match_country
 from bot.handlers import schedule
-from bot.handlers.common import BotContext, add_conversation, answer_expired, keyboard, reply, tr
+from bot.handlers.common import (
+    BotContext,
+    acknowledge,
+    add_conversation,
+    answer_expired,
+    keyboard,
+    reply,
+    tr,
+)
 from bot.handlers.my_registration import show_registration
 from bot.i18n import LANGUAGES, Translator
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, Choice, match_choice
@@ -152,17 +156,8 @@ async def _button(update: Update, ctx: BotContext) -> str | None:
     if message is None or message.message_id != _draft(ctx).get("q"):
         await answer_expired(update, ctx)
         return None
-    # Handled again after a crash, this query was answered already (or is too old to answer)
-    # and its keyboard removed: Telegram refuses both, which must not stop the step. The two
-    # are independent, so they go together: one round trip before the next question, not two.
-    await asyncio.gather(_quietly(query.answer()), _quietly(query.edit_message_reply_markup(None)))
+    await acknowledge(query, remove_keyboard=True)
     return query.data.rsplit(":", 1)[1]
-
-
-async def _quietly(request: Awaitable[object]) -> None:
-    """Await a request whose refusal by Telegram changes nothing for the user."""
-    with contextlib.suppress(BadRequest):
-        await request
 
 
 # --- entry -------------------------------------------------------------------------------
@@ -171,7 +166,7 @@ async def _quietly(request: Awaitable[object]) -> None:
 async def begin(update: Update, ctx: BotContext) -> int:
     """/register: open the form unless closed or already registered."""
     if update.callback_query:
-        await update.callback_query.answer()
+        await acknowledge(update.callback_query)
     t = await tr(update, ctx)
     services = ctx.services
     user = update.effective_user

@@ -23,7 +23,7 @@ from telegram.ext import (
 )
 
 from bot import views
-from bot.handlers.common import BotContext, answer_expired, keyboard, reply, tr
+from bot.handlers.common import BotContext, acknowledge, answer_expired, keyboard, reply, tr
 from bot.i18n import Translator
 from bot.services import Services
 from bot.services.calendar import FILENAME, ics
@@ -106,7 +106,7 @@ async def zone_button(update: Update, ctx: BotContext) -> None:
     if zone is None:
         await answer_expired(update, ctx)
         return
-    await query.answer()
+    await acknowledge(query)
     if isinstance(query.message, Message):
         with contextlib.suppress(BadRequest):  # too old to edit, or already bare: no matter
             await query.edit_message_reply_markup(None)
