@@ -27,13 +27,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from bot.event import write_rescheduled
 from bot.localapi import LocalBotApi, SentMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:BENCH-token-for-local-api"
-EVENT_ZONE = ZoneInfo("Europe/Zurich")
 #: A text needs one reply from the bot; a generous bound so that a stall shows as an error.
 REPLY_TIMEOUT = 60.0
 _PROFILES = itertools.count(1)
@@ -100,23 +99,7 @@ def write_event(
     """A copy of the shipped event moved into the future (texts by ``include``)."""
     if start is None:
         start = (datetime.now(UTC) + timedelta(days=30)).replace(second=0, microsecond=0)
-
-    def local(when: datetime) -> str:
-        return when.astimezone(EVENT_ZONE).replace(tzinfo=None).isoformat(timespec="seconds")
-
-    lines = [
-        f'include = "{(ROOT / "data" / "event.toml").as_posix()}"',
-        "[event]",
-        f"start = {local(start)}",
-        f"end = {local(start + timedelta(minutes=90))}",
-        'timezone = "Europe/Zurich"',
-        "reminders_before = [" + ", ".join(f'"{r}"' for r in reminders) + "]",
-    ]
-    if join_url:
-        lines.append(f'join_url = "{join_url}"')
-    path = folder / "event.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_rescheduled(folder, start, reminders=reminders, join_url=join_url)
 
 
 def bot_env(api: LocalBotApi, folder: Path, event_file: Path, **extra: str) -> dict[str, str]:

@@ -444,3 +444,47 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     return str(value)
+
+
+SHIPPED_EVENT_FILE = Path(__file__).resolve().parent.parent / "data" / "event.toml"
+
+
+def write_rescheduled(
+    folder: Path,
+    start: datetime,
+    *,
+    duration: timedelta = timedelta(minutes=90),
+    reminders: tuple[str, ...] = ("1d", "1h"),
+    capacity: int | None = None,
+    join_url: str | None = None,
+    closes: datetime | None = None,
+    name: str = "event.toml",
+    zone: str = "Europe/Zurich",
+) -> Path:
+    """Write an event file with the shipped texts (by `include`) and another schedule.
+
+    `start` and `closes` are aware; they are written as local times in `zone`. Used by the
+    tests and the benchmarks to move the 2023 webinar into the future.
+    """
+    tz = ZoneInfo(zone)
+
+    def local(when: datetime) -> str:
+        return when.astimezone(tz).replace(tzinfo=None).isoformat(timespec="seconds")
+
+    lines = [
+        f'include = "{SHIPPED_EVENT_FILE.as_posix()}"',
+        "[event]",
+        f"start = {local(start)}",
+        f"end = {local(start + duration)}",
+        f'timezone = "{zone}"',
+        "reminders_before = [" + ", ".join(f'"{r}"' for r in reminders) + "]",
+    ]
+    if capacity is not None:
+        lines.append(f"capacity = {capacity}")
+    if join_url is not None:
+        lines.append(f'join_url = "{join_url}"')
+    if closes is not None:
+        lines.append(f"registration_closes = {local(closes)}")
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -11,59 +11,26 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from telegram.ext import Application
 
 from bot.app import build_application
 from bot.config import Settings, settings_from
-from bot.event import Event, load_event
+from bot.event import Event, load_event, write_rescheduled
 from bot.localapi import LocalBotApi
 from bot.runner import run_polling
 from bot.storage import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:TEST-token-for-local-api"
-EVENT_ZONE = ZoneInfo("Europe/Zurich")
 
 # Reading RetryAfter.retry_after as an int is deprecated in PTB 22.2+; the bot asks for timedelta.
 os.environ["PTB_TIMEDELTA"] = "1"
 
 
-def write_event(
-    folder: Path,
-    start: datetime,
-    *,
-    duration: timedelta = timedelta(minutes=90),
-    reminders: tuple[str, ...] = ("1d", "1h"),
-    capacity: int | None = None,
-    join_url: str | None = None,
-    closes: datetime | None = None,
-    name: str = "event.toml",
-) -> Path:
-    """An event file with the shipped texts and the given schedule (times are aware)."""
-
-    def local(when: datetime) -> str:
-        return when.astimezone(EVENT_ZONE).replace(tzinfo=None).isoformat(timespec="seconds")
-
-    lines = [
-        f'include = "{(ROOT / "data" / "event.toml").as_posix()}"',
-        "[event]",
-        f"start = {local(start)}",
-        f"end = {local(start + duration)}",
-        'timezone = "Europe/Zurich"',
-        "reminders_before = [" + ", ".join(f'"{r}"' for r in reminders) + "]",
-    ]
-    if capacity is not None:
-        lines.append(f"capacity = {capacity}")
-    if join_url is not None:
-        lines.append(f'join_url = "{join_url}"')
-    if closes is not None:
-        lines.append(f"registration_closes = {local(closes)}")
-    path = folder / name
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+# An event file with the shipped texts and the given schedule (times are aware).
+write_event = write_rescheduled
 
 
 @pytest.fixture
