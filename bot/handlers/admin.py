@@ -156,15 +156,9 @@ def in_background(update: Update, ctx: BotContext, work: Coroutine[Any, Any, Non
 
 @admin_only
 async def stats(update: Update, ctx: BotContext) -> None:
-    """/stats: counts, breakdowns and the sign-up chart."""
-    in_background(update, ctx, _send_stats(update, ctx))
-
-
-@admin_only
-async def stats_button(update: Update, ctx: BotContext) -> None:
-    """The Refresh button under the statistics."""
-    assert update.callback_query is not None
-    await acknowledge(update.callback_query)
+    """/stats, or the Refresh button under it: counts, breakdowns and the sign-up chart."""
+    if update.callback_query is not None:
+        await acknowledge(update.callback_query)
     in_background(update, ctx, _send_stats(update, ctx))
 
 
@@ -214,15 +208,9 @@ async def _export(update: Update, ctx: BotContext) -> None:
 
 @admin_only
 async def export(update: Update, ctx: BotContext) -> None:
-    """/export: every registration as a CSV document."""
-    in_background(update, ctx, _export(update, ctx))
-
-
-@admin_only
-async def export_button(update: Update, ctx: BotContext) -> None:
-    """The Export CSV button under the statistics."""
-    assert update.callback_query is not None
-    await acknowledge(update.callback_query)
+    """/export, or the Export CSV button under the statistics: every registration as CSV."""
+    if update.callback_query is not None:
+        await acknowledge(update.callback_query)
     in_background(update, ctx, _export(update, ctx))
 
 
@@ -258,5 +246,5 @@ def register(app: Application, early_group: int) -> None:
     app.add_handler(Command(PRIVATE_ONLY, admin_in_group, filters.ChatType.GROUPS), early_group)
     app.add_handler(Command("stats", stats, private))
     app.add_handler(Command("export", export, private))
-    app.add_handler(CallbackQueryHandler(stats_button, pattern=r"^adm:stats$"))
-    app.add_handler(CallbackQueryHandler(export_button, pattern=r"^adm:export$"))
+    app.add_handler(CallbackQueryHandler(stats, pattern=r"^adm:stats$"))
+    app.add_handler(CallbackQueryHandler(export, pattern=r"^adm:export$"))
