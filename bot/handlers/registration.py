@@ -291,30 +291,21 @@ async def _choose(
     return await ask(update, ctx, Step(step + 1))
 
 
-async def got_affiliation_text(update: Update, ctx: BotContext) -> Step | None:
-    assert update.message is not None and update.message.text is not None
-    key = _typed_choice(ctx, update.message.text, AFFILIATIONS)
-    return await _choose(update, ctx, key, "aff", Step.AFFILIATION, AFFILIATIONS)
+def _choice_handlers(field: str, step: Step, choices: tuple[Choice, ...]) -> tuple[Any, Any]:
+    """The typed-answer and button handlers of a step that is a choice among `choices`."""
 
+    async def typed(update: Update, ctx: BotContext) -> Step | None:
+        assert update.message is not None and update.message.text is not None
+        key = _typed_choice(ctx, update.message.text, choices)
+        return await _choose(update, ctx, key, field, step, choices)
 
-async def got_affiliation_button(update: Update, ctx: BotContext) -> Step | None:
-    key = await _button(update, ctx)
-    if key is None:
-        return None
-    return await _choose(update, ctx, key, "aff", Step.AFFILIATION, AFFILIATIONS)
+    async def tapped(update: Update, ctx: BotContext) -> Step | None:
+        key = await _button(update, ctx)
+        if key is None:
+            return None
+        return await _choose(update, ctx, key, field, step, choices)
 
-
-async def got_session_language_text(update: Update, ctx: BotContext) -> Step | None:
-    assert update.message is not None and update.message.text is not None
-    key = _typed_choice(ctx, update.message.text, SESSION_LANGUAGES)
-    return await _choose(update, ctx, key, "slang", Step.SESSION_LANGUAGE, SESSION_LANGUAGES)
-
-
-async def got_session_language_button(update: Update, ctx: BotContext) -> Step | None:
-    key = await _button(update, ctx)
-    if key is None:
-        return None
-    return await _choose(update, ctx, key, "slang", Step.SESSION_LANGUAGE, SESSION_LANGUAGES)
+    return typed, tapped
 
 
 YES_NO: tuple[Choice, ...] = (("yes", "Yes, I agree"), ("no", "No"))
@@ -462,9 +453,11 @@ def _conversation() -> ConversationHandler:
             Step.EMAIL: step(got_email),
             Step.COUNTRY: step(got_country_text, got_country_button, "country"),
             Step.ORGANISATION: step(got_organisation, skip_organisation, "org"),
-            Step.AFFILIATION: step(got_affiliation_text, got_affiliation_button, "aff"),
+            Step.AFFILIATION: step(
+                *_choice_handlers("aff", Step.AFFILIATION, AFFILIATIONS), "aff"
+            ),
             Step.SESSION_LANGUAGE: step(
-                got_session_language_text, got_session_language_button, "slang"
+                *_choice_handlers("slang", Step.SESSION_LANGUAGE, SESSION_LANGUAGES), "slang"
             ),
             Step.CONSENT: step(got_consent_text, got_consent_button, "consent"),
             Step.CONFIRM: step(got_confirm_text, got_confirm_button, "confirm"),
