@@ -15,7 +15,7 @@ import contextlib
 import logging
 
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
 from bot.storage import Database, MetaRepo
@@ -76,8 +76,6 @@ class DurablePoller:
                     await self._pause(stop, retry_after_seconds(exc))
                     continue
                 except (TimedOut, NetworkError, Conflict) as exc:
-                    if isinstance(exc, InvalidToken):
-                        raise
                     log.warning(
                         "getUpdates failed (%s); retrying in %.0f s", type(exc).__name__, backoff
                     )
