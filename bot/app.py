@@ -111,7 +111,6 @@ def build_application(
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)
     app = builder.build()
-    app.bot_data["db"] = db
 
     # Handler order (group 0 takes the first match): the registration conversation first, so
     # that while it runs it sees answers before anything else; then the other participant
