@@ -43,6 +43,7 @@ from bot.storage.deliveries import DeliveryRepo
 from bot.storage.persistence import SQLitePersistence
 from bot.storage.questions import QuestionRepo
 from bot.storage.stats import StatsRepo
+from bot.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ def build_application(
         .context_types(ContextTypes(context=BotContext))
         .persistence(SQLitePersistence(db))
         .rate_limiter(rate_limiter or PriorityRateLimiter())
+        .request(AiohttpRequest(256))
+        .get_updates_request(AiohttpRequest(1))
         .updater(None)
         .post_init(post_init)
         .post_shutdown(post_shutdown)

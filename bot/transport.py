@@ -1,0 +1,125 @@
+"""How the bot talks HTTP to the Bot API: python-telegram-bot's `BaseRequest` over aiohttp.
+
+PTB's own transport (httpx, with the pure-Python h11 parser) costs ~1 ms of CPU per request on
+our machines; aiohttp, with its C parser, ~0.3 ms. A registration step makes one to three
+requests, so this is most of what the bot spends per update (README, "Benchmarks").
+
+Errors map as PTB's `HTTPXRequest` maps them: a timeout is `TimedOut`, any other transport
+failure `NetworkError`. A timeout while waiting for the answer, when the request had gone out,
+is `AnswerTimedOut`: Telegram may have acted on it, so it must not be repeated blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+FORM = "application/x-www-form-urlencoded"
+
+
+class AnswerTimedOut(TimedOut):
+    """The request was sent; its answer did not arrive in time."""
+
+
+def _seconds(value: Any, default: float | None) -> float | None:
+    return default if value is BaseRequest.DEFAULT_NONE else value
+
+
+class AiohttpRequest(BaseRequest):
+    """PTB's `BaseRequest` on one `aiohttp.ClientSession` (made in `initialize`, in the loop).
+
+    Timeouts mean what they mean for `HTTPXRequest`: `pool` to wait for a free connection,
+    `connect` to open one, `read` to wait for the answer; aiohttp has no write timeout, so an
+    upload is bounded by `media_write` + `read` in all.
+    """
+
+    __slots__ = ("_connect", "_media_write", "_pool", "_pool_size", "_read", "_session", "_write")
+
+    def __init__(
+        self,
+        connection_pool_size: int = 256,
+        *,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._read = read_timeout
+        self._write = write_timeout
+        self._connect = connect_timeout
+        self._pool = pool_timeout
+        self._media_write = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                # Proxies from the environment, as httpx (and so PTB by default) honours them.
+                trust_env=True,
+                skip_auto_headers=("Accept-Encoding",),
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized")
+        read = _seconds(read_timeout, self._read)
+        connect = _seconds(connect_timeout, self._connect)
+        pool = _seconds(pool_timeout, self._pool)
+        body: Any = None
+        headers = {"User-Agent": self.USER_AGENT}
+        total = None
+        if request_data is not None and request_data.contains_files:
+            body = aiohttp.FormData(request_data.json_parameters)
+            for name, (filename, content, mime) in request_data.multipart_data.items():
+                body.add_field(name, content, filename=filename, content_type=mime)
+            write = _seconds(write_timeout, self._media_write)
+            if write is not None and read is not None:
+                total = write + read
+        elif request_data is not None:
+            body = request_data.url_encoded_parameters()
+            headers["Content-Type"] = FORM
+        timeout = aiohttp.ClientTimeout(
+            total=total,
+            connect=None if pool is None or connect is None else pool + connect,
+            sock_connect=connect,
+            sock_read=read,
+        )
+        try:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TimedOut("Timed out while connecting; the request was not sent") from exc
+        except aiohttp.SocketTimeoutError as exc:
+            raise AnswerTimedOut("Timed out waiting for the answer") from exc
+        except TimeoutError as exc:  # the total bound of an upload: it may have arrived
+            raise AnswerTimedOut("Timed out sending or waiting for the answer") from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
