@@ -22,6 +22,7 @@ from bot.ratelimit import BULK
 from bot.services.fanout import Delivery
 from bot.storage.deliveries import DeliveryStatus
 from bot.tg import retry_after_seconds
+from bot.transport import AnswerTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,11 @@ UNREACHABLE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot 
 
 
 def _ambiguous(exc: TimedOut) -> bool:
-    """A read timeout: Telegram may have sent the message; retrying could send it twice."""
-    return type(exc.__cause__).__name__ == "ReadTimeout"  # httpx.ReadTimeout
+    """A read timeout: Telegram may have sent the message; retrying could send it twice.
+
+    `AnswerTimedOut` from the bot's transport; httpx's ReadTimeout under PTB's own transport.
+    """
+    return isinstance(exc, AnswerTimedOut) or type(exc.__cause__).__name__ == "ReadTimeout"
 
 
 async def deliver(
