@@ -77,6 +77,13 @@ async def test_full_registration_in_each_language(api, bot, code, lang):
     assert t._("The access link will be sent to you here before the session.") in text_of(
         confirmation
     )
+    # The four buttons tapped were answered, each while the next message was being sent, and
+    # their keyboards removed (old buttons cannot be pressed again). The calendar file is sent
+    # after the last press is answered, so all four are done by now.
+    tapped = [m for m in api.messages_to(200) if m.method == "editMessageReplyMarkup"]
+    assert len(tapped) == 4 and all(api.message(200, m.message_id) for m in tapped)
+    assert all("reply_markup" not in api.message(200, m.message_id) for m in tapped)
+    assert len(api.callback_answers) == 4
     stored = await RegistrationRepo(bot.db).live(200)
     assert stored is not None and stored.status == "active"
     assert stored.data.full_name == "Ana María López"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -43,6 +45,7 @@ from bot.services.validation import (
 from bot.storage import RegistrationData
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 DRAFT = "registration"
 STEPS = 8
 
@@ -134,12 +137,34 @@ def _data(draft: dict[str, Any]) -> RegistrationData:
     )
 
 
-async def ask(update: Update, ctx: BotContext, step: Step, prefix: str = "") -> Step:
-    """Send the question of `step` (after an optional hint) and remember its message."""
+async def _answering(pressed: CallbackQuery | None, sending: Awaitable[T]) -> T:
+    """Await `sending`; meanwhile answer the button `pressed`, if any, and remove its keyboard.
+
+    In parallel rather than first: the user sees the next question one round trip sooner.
+    """
+    if pressed is None:
+        return await sending
+    result, _ = await asyncio.gather(sending, acknowledge(pressed, remove_keyboard=True))
+    return result
+
+
+async def ask(
+    update: Update,
+    ctx: BotContext,
+    step: Step,
+    prefix: str = "",
+    *,
+    pressed: CallbackQuery | None = None,
+) -> Step:
+    """Send the question of `step` (after an optional hint) and remember its message.
+
+    `pressed`: the button that answered the previous question, acknowledged meanwhile.
+    """
     t = await tr(update, ctx)
     draft = _draft(ctx)
     text, markup = _question(t, step, draft)
-    draft["q"] = await reply(update, f"{prefix}\n\n{text}" if prefix else text, markup)
+    sending = reply(update, f"{prefix}\n\n{text}" if prefix else text, markup)
+    draft["q"] = await _answering(pressed, sending)
     draft["step"] = int(step)
     return step
 
@@ -149,14 +174,16 @@ def _current_step(ctx: BotContext) -> Step:
 
 
 async def _button(update: Update, ctx: BotContext) -> str | None:
-    """The value of a button on the current question, or None (answered as expired)."""
+    """The value of a button on the current question, or None (answered as expired).
+
+    The press is acknowledged by what the handler sends next (`pressed=` of `ask`).
+    """
     query = update.callback_query
     assert query is not None and query.data is not None
     message = query.message
     if message is None or message.message_id != _draft(ctx).get("q"):
         await answer_expired(update, ctx)
         return None
-    await acknowledge(query, remove_keyboard=True)
     return query.data.rsplit(":", 1)[1]
 
 
@@ -242,12 +269,14 @@ async def got_country_button(update: Update, ctx: BotContext) -> Step | None:
     code = await _button(update, ctx)
     if code is None:
         return None
-    return await _country_chosen(update, ctx, code)
+    return await _country_chosen(update, ctx, code, update.callback_query)
 
 
-async def _country_chosen(update: Update, ctx: BotContext, code: str) -> Step:
+async def _country_chosen(
+    update: Update, ctx: BotContext, code: str, pressed: CallbackQuery | None = None
+) -> Step:
     _draft(ctx)["country"] = code
-    return await ask(update, ctx, Step.ORGANISATION)
+    return await ask(update, ctx, Step.ORGANISATION, pressed=pressed)
 
 
 async def got_organisation(update: Update, ctx: BotContext) -> Step:
@@ -270,7 +299,7 @@ async def skip_organisation(update: Update, ctx: BotContext) -> Step | None:
     if await _button(update, ctx) is None:
         return None
     _draft(ctx)["org"] = None
-    return await ask(update, ctx, Step.AFFILIATION)
+    return await ask(update, ctx, Step.AFFILIATION, pressed=update.callback_query)
 
 
 async def _choose(
@@ -280,15 +309,16 @@ async def _choose(
     field: str,
     step: Step,
     choices: tuple[Choice, ...],
+    pressed: CallbackQuery | None = None,
 ) -> Step | None:
     if key is None or key not in dict(choices):
         t = await tr(update, ctx)
         hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(
             n=len(choices)
         )
-        return await ask(update, ctx, step, hint)
+        return await ask(update, ctx, step, hint, pressed=pressed)
     _draft(ctx)[field] = key
-    return await ask(update, ctx, Step(step + 1))
+    return await ask(update, ctx, Step(step + 1), pressed=pressed)
 
 
 def _choice_handlers(field: str, step: Step, choices: tuple[Choice, ...]) -> tuple[Any, Any]:
@@ -303,7 +333,7 @@ def _choice_handlers(field: str, step: Step, choices: tuple[Choice, ...]) -> tup
         key = await _button(update, ctx)
         if key is None:
             return None
-        return await _choose(update, ctx, key, field, step, choices)
+        return await _choose(update, ctx, key, field, step, choices, update.callback_query)
 
     return typed, tapped
 
@@ -314,23 +344,23 @@ _YES_WORDS = {"yes", "y", "oui", "si", "sí", "ok", "i agree", "j accepte", "ace
 _NO_WORDS = {"no", "n", "non"}
 
 
-async def _consent(update: Update, ctx: BotContext, answer: str | None) -> int | None:
+async def _consent(
+    update: Update, ctx: BotContext, answer: str | None, pressed: CallbackQuery | None = None
+) -> int | None:
     t = await tr(update, ctx)
     if answer == "yes":
-        return await ask(update, ctx, Step.CONFIRM)
+        return await ask(update, ctx, Step.CONFIRM, pressed=pressed)
     if answer == "no":
         assert ctx.user_data is not None
         ctx.user_data.pop(DRAFT, None)
-        await reply(
-            update,
-            t._(
-                "Without your consent we cannot register you, and nothing has been stored. "
-                "You can start again at any time with /register."
-            ),
+        text = t._(
+            "Without your consent we cannot register you, and nothing has been stored. "
+            "You can start again at any time with /register."
         )
+        await _answering(pressed, reply(update, text))
         return ConversationHandler.END
     hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=2)
-    return await ask(update, ctx, Step.CONSENT, hint)
+    return await ask(update, ctx, Step.CONSENT, hint, pressed=pressed)
 
 
 async def got_consent_text(update: Update, ctx: BotContext) -> int | None:
@@ -346,18 +376,20 @@ async def got_consent_button(update: Update, ctx: BotContext) -> int | None:
     answer = await _button(update, ctx)
     if answer is None:
         return None
-    return await _consent(update, ctx, answer)
+    return await _consent(update, ctx, answer, update.callback_query)
 
 
-async def _confirm(update: Update, ctx: BotContext, answer: str | None) -> int | None:
+async def _confirm(
+    update: Update, ctx: BotContext, answer: str | None, pressed: CallbackQuery | None = None
+) -> int | None:
     t = await tr(update, ctx)
     if answer == "restart":
         assert ctx.user_data is not None
         ctx.user_data[DRAFT] = {}
-        return await ask(update, ctx, Step.NAME)
+        return await ask(update, ctx, Step.NAME, pressed=pressed)
     if answer != "yes":
         hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=2)
-        return await ask(update, ctx, Step.CONFIRM, hint)
+        return await ask(update, ctx, Step.CONFIRM, hint, pressed=pressed)
     user = update.effective_user
     assert user is not None and ctx.user_data is not None
     services = ctx.services
@@ -365,17 +397,18 @@ async def _confirm(update: Update, ctx: BotContext, answer: str | None) -> int |
         signup = await services.registrations.register(user.id, _data(_draft(ctx)), t.lang)
     except RegistrationClosed:
         ctx.user_data.pop(DRAFT, None)
-        await reply(update, views.closed(t, services.event, services.clock()))
+        await _answering(pressed, reply(update, views.closed(t, services.event, services.clock())))
         return ConversationHandler.END
     ctx.user_data.pop(DRAFT, None)
     if not signup.created:
-        await show_registration(update, ctx, t, existing_note=True)
+        await _answering(pressed, show_registration(update, ctx, t, existing_note=True))
         return ConversationHandler.END
     # The registration may have set the zone from the country (RegistrationService.register).
     record = await services.users.get(user.id)
     zone = record.timezone if record else None
     registration = signup.registration
-    await reply(update, views.confirmation(t, services.event, registration, signup.position, zone))
+    confirmation = views.confirmation(t, services.event, registration, signup.position, zone)
+    await _answering(pressed, reply(update, confirmation))
     if registration.status == "active":
         await schedule.send_calendar(ctx.bot, services, t, user.id, registration.status)
     if zone is None and len(zone_choices(registration.data.country, services.event.start)) > 1:
@@ -394,7 +427,7 @@ async def got_confirm_button(update: Update, ctx: BotContext) -> int | None:
     answer = await _button(update, ctx)
     if answer is None:
         return None
-    return await _confirm(update, ctx, answer)
+    return await _confirm(update, ctx, answer, update.callback_query)
 
 
 # --- leaving and unexpected input ---------------------------------------------------------
