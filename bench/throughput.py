@@ -1,7 +1,7 @@
 """Registration throughput: N users registering at once, the real bot against a bare echo bot.
 
     python -m bench.throughput [--users 500] [--rate 50] [--concurrency 256]
-                               [--bots unthrottled,echo,echo-concurrent]
+                               [--bots unthrottled,echo,echo-aiohttp,echo-concurrent]
 
 Bots (each a child process polling a fresh instance of the local server):
 
@@ -11,7 +11,9 @@ Bots (each a child process polling a fresh instance of the local server):
 * ``real``: ``run_bot.py`` as shipped; its limiter keeps every request to a chat under 30/s,
   as Telegram requires, so it is capped there (about 19 updates/s for this flow);
 * ``echo`` and ``echo-concurrent``: bench/echo_bot.py, a bare python-telegram-bot echo bot
-  (``Application.run_polling``), with ``concurrent_updates`` off and on.
+  (``Application.run_polling``), with ``concurrent_updates`` off and on;
+* ``echo-aiohttp``: the same echo bot on the real bot's HTTP transport (bot/transport.py), so
+  that the ratio can also be read like for like.
 
 For each bot two phases:
 
@@ -203,8 +205,14 @@ BOTS = {
     "real": ("real bot, as shipped (30 msg/s limit)", "run_bot.py", [], register),
     "echo": ("echo bot, sequential", "bench/echo_bot.py", [], echo_flow),
     "echo-concurrent": ("echo bot, concurrent_updates", "bench/echo_bot.py", None, echo_flow),
+    "echo-aiohttp": (
+        "echo bot, sequential, the real bot's transport",
+        "bench/echo_bot.py",
+        ["--aiohttp"],
+        echo_flow,
+    ),
 }
-DEFAULT_BOTS = "unthrottled,echo,echo-concurrent"
+DEFAULT_BOTS = "unthrottled,echo,echo-aiohttp,echo-concurrent"
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -258,6 +266,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"  {real.label} / echo bot (sequential) = {ratio:.2f} "
                 f"(target >= 0.7: {verdict(ratio >= 0.7)})"
             )
+        like = results.get("echo-aiohttp")
+        if like is not None and like.phases["saturated"].rate:
+            ratio = sat.rate / like.phases["saturated"].rate
+            print(f"  {real.label} / echo bot on the same transport = {ratio:.2f}")
     concurrent = results.get("echo-concurrent")
     if echo is not None and concurrent is not None:
         seq, conc = echo.phases, concurrent.phases

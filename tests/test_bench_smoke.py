@@ -15,8 +15,8 @@ from tests.conftest import ROOT
 
 RUNS: dict[str, tuple[list[str], list[str]]] = {
     "throughput": (
-        ["--users", "3", "--rate", "40", "--bots", "unthrottled,echo"],
-        ["updates/s", "reply latency", "/ echo bot (sequential) ="],
+        ["--users", "3", "--rate", "40", "--bots", "unthrottled,echo,echo-aiohttp"],
+        ["updates/s", "reply latency", "/ echo bot (sequential) =", "on the same transport ="],
     ),
     "burst": (["--users", "5", "--steps", "2"], ["completion:", "429 answered by the server"]),
     "fanout": (
