@@ -12,7 +12,10 @@ is `AnswerTimedOut`: Telegram may have acted on it, so it must not be repeated b
 from __future__ import annotations
 
 import logging
+import urllib.request
+from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -29,6 +32,17 @@ class AnswerTimedOut(TimedOut):
 
 def _seconds(value: Any, default: float | None) -> float | None:
     return default if value is BaseRequest.DEFAULT_NONE else value
+
+
+@cache
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy from the environment (HTTPS_PROXY, NO_PROXY…) for `host`, as httpx (and so
+    PTB's own transport) would use it. Looked up once per host: aiohttp's `trust_env` would
+    read the environment and ~/.netrc again in a thread for every request."""
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    return proxies.get(scheme)
 
 
 class AiohttpRequest(BaseRequest):
@@ -67,8 +81,6 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
-                # Proxies from the environment, as httpx (and so PTB by default) honours them.
-                trust_env=True,
                 skip_auto_headers=("Accept-Encoding",),
             )
 
@@ -110,9 +122,11 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
+        parts = urlsplit(url)
+        proxy = proxy_for(parts.scheme, parts.hostname or "")
         try:
             async with self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout, proxy=proxy
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ConnectionTimeoutError as exc:

@@ -14,7 +14,7 @@ from telegram.ext import ExtBot
 from bot.ratelimit import PriorityRateLimiter
 from bot.sending import deliver
 from bot.storage.deliveries import DeliveryStatus
-from bot.transport import AiohttpRequest, AnswerTimedOut
+from bot.transport import AiohttpRequest, AnswerTimedOut, proxy_for
 from tests.conftest import TOKEN
 
 
@@ -134,3 +134,17 @@ async def test_used_before_initialize_or_after_shutdown_is_refused():
     await request.shutdown()  # twice is harmless
     await request.initialize()  # and it can start again, as PTB's Application may ask
     await request.shutdown()
+
+
+def test_proxies_come_from_the_environment_once_per_host(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    proxy_for.cache_clear()
+    try:
+        assert proxy_for("https", "api.telegram.org") == "http://proxy.example:3128"
+        assert proxy_for("http", "127.0.0.1") is None
+        assert proxy_for("https", "localhost") is None
+        monkeypatch.delenv("HTTPS_PROXY")
+        assert proxy_for("https", "api.telegram.org") == "http://proxy.example:3128"  # cached
+    finally:
+        proxy_for.cache_clear()
