@@ -86,6 +86,18 @@ def test_uid_is_stable_per_user_and_hides_the_id():
     assert "4242" not in uid(event, 4242)
 
 
+def test_files_built_from_the_cached_template_differ_only_by_user_and_time():
+    event = load_event(SHIPPED)
+    geneva = NOW.astimezone(event.start.tzinfo) + timedelta(minutes=7, microseconds=5)
+    files = [ics(T("fr"), event, user, "active", now) for user, now in [(1, NOW), (2, geneva)]]
+    (_, one), (_, two) = parse(files[0]), parse(files[1])
+    assert (str(one["UID"]), one.decoded("DTSTAMP")) == (uid(event, 1), NOW)
+    assert str(two["UID"]) == uid(event, 2)
+    assert two.decoded("DTSTAMP") == NOW + timedelta(minutes=7)  # in UTC, whole seconds
+    differing = set(files[0].split(b"\r\n")) ^ set(files[1].split(b"\r\n"))
+    assert {line.split(b":")[0] for line in differing} == {b"UID", b"DTSTAMP"}
+
+
 # --- end to end -------------------------------------------------------------------------------
 
 
