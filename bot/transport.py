@@ -11,10 +11,11 @@ is `AnswerTimedOut`: Telegram may have acted on it, so it must not be repeated b
 
 from __future__ import annotations
 
+import io
 import logging
 import urllib.request
 from functools import cache
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -43,6 +44,36 @@ def proxy_for(scheme: str, host: str) -> str | None:
     if urllib.request.proxy_bypass_environment(host, proxies):
         return None
     return proxies.get(scheme)
+
+
+class _CallersFile(io.RawIOBase):
+    """A file handle PTB passes on (`InputFile(..., read_file_handle=False)`, e.g. a large
+    CSV streamed from disk) as aiohttp reads it: from the start, and left open when aiohttp
+    closes what it sent, since a retry after a 429 sends the same handle again (PTB's
+    `HTTPXRequest` too rewinds it and leaves it to its owner)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        super().__init__()
+        handle.seek(0)
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._handle.read(-1 if size is None else size)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def fileno(self) -> int:  # aiohttp sizes the upload (Content-Length) with fstat
+        return self._handle.fileno()
 
 
 class AiohttpRequest(BaseRequest):
@@ -109,6 +140,8 @@ class AiohttpRequest(BaseRequest):
         if request_data is not None and request_data.contains_files:
             body = aiohttp.FormData(request_data.json_parameters)
             for name, (filename, content, mime) in request_data.multipart_data.items():
+                if not isinstance(content, bytes):
+                    content = _CallersFile(content)
                 body.add_field(name, content, filename=filename, content_type=mime)
             write = _seconds(write_timeout, self._media_write)
             if write is not None and read is not None:
