@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,13 +20,13 @@ from bot.countries import country_name
 from bot.event import Event
 from bot.i18n import Translator
 from bot.services.choices import AFFILIATIONS, label
-from bot.storage import Registration, utcnow
-from bot.storage.stats import StatsRepo
+from bot.storage import from_db, utcnow
+from bot.storage.stats import ExportRow, StatsRepo
 
 TOP_COUNTRIES = 10
 TOP_SOURCES = 10  # deep-link sources are free text: only the largest are listed
 Item = TypeVar("Item")
-CHUNK = 1000
+CHUNK = 2000  # rows per query and per write in the worker thread (~1.7 MB of tuples)
 
 REGISTRATION_COLUMNS: tuple[str, ...] = (
     "id",
@@ -64,6 +64,51 @@ def utc_iso(when: datetime) -> str:
 def zone_iso(when: datetime, event: Event) -> str:
     """The event's zone with the offset it has that day: 2023-06-01T14:00:00+02:00."""
     return when.astimezone(event.tz).isoformat(timespec="seconds")
+
+
+class StoredTimes:
+    """Stored UTC text (db.to_db: "2023-06-01T12:00:00.123456+00:00") → the pair
+    (`utc_iso`, `zone_iso`) of it, for the export's 100,000 rows.
+
+    The UTC column is the stored text cut at the seconds. The zone's offset is looked up once
+    per UTC hour, and only used for hours that hold no change of offset (rows in the others,
+    and text in another shape, take the datetime path). With a whole-hour offset, the local
+    time is the stored text under another hour: the same strings, several times faster.
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        # UTC hour → (offset, local hour "2023-06-01T14" if the offset is whole hours, suffix)
+        self._hours: dict[str, tuple[timedelta, str | None, str] | None] = {}
+
+    def _hour(self, hour: str) -> tuple[timedelta, str | None, str] | None:
+        start = datetime.fromisoformat(hour + ":00:00+00:00")
+        first = start.astimezone(self.tz)
+        offset = first.utcoffset()
+        if (
+            offset is None
+            or (start + timedelta(seconds=3599)).astimezone(self.tz).utcoffset() != offset
+        ):
+            return None
+        whole = offset % timedelta(hours=1) == timedelta(0)
+        local = first.isoformat(timespec="seconds")
+        return offset, local[:13] if whole else None, local[19:]
+
+    def __call__(self, stored: str) -> tuple[str, str]:
+        # to_db's shape, with or without the microseconds; anything else is parsed.
+        if len(stored) in (25, 32) and stored.endswith("+00:00") and stored[10] == "T":
+            hour = stored[:13]
+            if hour not in self._hours:
+                self._hours[hour] = self._hour(hour)
+            cached = self._hours[hour]
+            if cached is not None:
+                offset, local_hour, suffix = cached
+                utc = stored[:19]
+                if local_hour is not None:
+                    return utc + "Z", local_hour + stored[13:19] + suffix
+                return utc + "Z", (datetime.fromisoformat(utc) + offset).isoformat() + suffix
+        when = from_db(stored)
+        return utc_iso(when), when.astimezone(self.tz).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,38 +212,52 @@ class ReportService:
         """Every registration (any status) as a CSV file; names of values in `t`'s language."""
         countries: dict[str, str] = {}
         affiliations: dict[str, str] = {}
-        event = self.event
+        times = StoredTimes(self.event.tz)
 
-        def to_row(registration: Registration) -> list[str]:
-            data = registration.data
-            if data.country not in countries:
-                countries[data.country] = country_name(data.country, t.lang)
-            if data.affiliation not in affiliations:
-                affiliations[data.affiliation] = t._(label(AFFILIATIONS, data.affiliation))
-            cancelled = registration.cancelled_at
+        def to_row(row: ExportRow) -> list[str]:
+            (
+                registration_id,
+                status,
+                full_name,
+                email,
+                country,
+                organisation,
+                affiliation,
+                session_language,
+                language,
+                source,
+                created_at,
+                cancelled_at,
+            ) = row
+            if country not in countries:
+                countries[country] = country_name(country, t.lang)
+            if affiliation not in affiliations:
+                affiliations[affiliation] = t._(label(AFFILIATIONS, affiliation))
+            created_utc, created_zone = times(created_at)
+            cancelled_utc, cancelled_zone = times(cancelled_at) if cancelled_at else ("", "")
             return [
-                str(registration.id),
-                registration.status,
-                spreadsheet_safe(data.full_name),
-                spreadsheet_safe(data.email),
-                data.country,
-                countries[data.country],
-                spreadsheet_safe(data.organisation or ""),
-                data.affiliation,
-                affiliations[data.affiliation],
-                data.session_language,
-                registration.language,
-                registration.source or "",
-                utc_iso(registration.created_at),
-                zone_iso(registration.created_at, event),
-                utc_iso(cancelled) if cancelled else "",
-                zone_iso(cancelled, event) if cancelled else "",
+                str(registration_id),
+                status,
+                spreadsheet_safe(full_name),
+                spreadsheet_safe(email),
+                country,
+                countries[country],
+                spreadsheet_safe(organisation or ""),
+                affiliation,
+                affiliations[affiliation],
+                session_language,
+                language,
+                source or "",
+                created_utc,
+                created_zone,
+                cancelled_utc,
+                cancelled_zone,
             ]
 
-        async def batches() -> AsyncIterator[list[Registration]]:
+        async def batches() -> AsyncIterator[list[ExportRow]]:
             after = 0
-            while batch := await self.repo.registrations_after(after, CHUNK):
-                after = batch[-1].id
+            while batch := await self.repo.export_rows(after, CHUNK):
+                after = batch[-1][0]
                 yield batch
 
         return await write_csv(REGISTRATION_COLUMNS, batches(), to_row, "registrations-")
