@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_skeleton
@@ -14,9 +17,16 @@ from babel.numbers import format_percent
 
 from bot.countries import country_name
 from bot.i18n import I18n
-from bot.services.chart import ChartLabels, render_signups
-from bot.services.reports import REGISTRATION_COLUMNS, days_from_hours, spreadsheet_safe
-from bot.storage import Database
+from bot.services import chart
+from bot.services.chart import ChartError, ChartLabels, draw_signups, render_signups
+from bot.services.reports import (
+    REGISTRATION_COLUMNS,
+    StoredTimes,
+    days_from_hours,
+    spreadsheet_safe,
+    utc_iso,
+)
+from bot.storage import Database, to_db
 from bot.storage.stats import stats_queries
 from tests.conftest import Participant, write_event
 
@@ -292,6 +302,47 @@ async def test_stats_in_french_and_when_empty(api, admin_bot):
     assert (await admin.next()).document.startswith(PNG)
 
 
+async def test_a_failing_chart_process_gets_the_error_answer_and_is_logged(
+    api, admin_bot, monkeypatch, caplog
+):
+    await seed(admin_bot.db, SEEDS)
+    failing = (sys.executable, "-c", "import sys; sys.exit('matplotlib is missing')")
+    monkeypatch.setattr(chart, "CHART_COMMAND", failing)
+    admin = Participant(api, ADMIN, "en")
+    with caplog.at_level(logging.ERROR):
+        text = await admin.say("/stats")
+        assert T("en")._("Registered: {count}").format(count=3) in text_of(text)
+        sorry = await admin.next()
+    assert sorry.method == "sendMessage"
+    assert text_of(sorry) == T("en")._(
+        "Sorry, something went wrong on our side. Please try again in a moment."
+    )
+    errors = [r for r in caplog.records if r.exc_info and r.exc_info[0] is ChartError]
+    assert errors and "matplotlib is missing" in str(errors[0].exc_info[1])
+    # Still answering.
+    assert T("en")._("Registered: {count}").format(count=3) in text_of(await admin.say("/stats"))
+
+
+async def test_a_chart_process_that_hangs_is_killed(monkeypatch):
+    monkeypatch.setattr(
+        chart, "CHART_COMMAND", (sys.executable, "-c", "import time; time.sleep(60)")
+    )
+    labels = ChartLabels("Sign-ups", "New", "Total")
+    began = datetime.now(UTC)
+    with pytest.raises(ChartError, match=r"no chart after 0\.5 s"):
+        await draw_signups([(date(2023, 6, 1), 1)], labels, "en", timeout=0.5)
+    assert datetime.now(UTC) - began < timedelta(seconds=10)
+
+
+async def test_the_chart_process_draws_a_png():
+    png = await draw_signups(
+        [(date(2023, 6, 1), 3), (date(2023, 6, 2), 0)],
+        ChartLabels("Sign-ups", "New", "Total"),
+        "es",
+    )
+    assert png.startswith(PNG)
+
+
 # --- /export ------------------------------------------------------------------------------------
 
 
@@ -352,6 +403,20 @@ async def test_export_of_many_rows_is_written_in_chunks(api, admin_bot):
     assert [int(r[0]) for r in parsed[1:]] == sorted(int(r[0]) for r in parsed[1:])
 
 
+async def test_export_is_uploaded_whole_again_after_a_flood_wait(api, admin_bot):
+    """The CSV is streamed from its file while uploading: a retry must send it all again."""
+    await seed(admin_bot.db, SEEDS)
+    Participant(api, ADMIN, "en")
+    api.inject("sendDocument", 429, retry_after=1)
+    await api.send_text(ADMIN, "/export")
+    document = await api.next_message(
+        ADMIN, predicate=lambda m: m.method == "sendDocument", timeout=20
+    )
+    assert document.document is not None and document.document.startswith(BOM)
+    parsed = list(csv.reader(io.StringIO(document.document.decode("utf-8-sig"))))
+    assert len(parsed) == 1 + len(SEEDS) and parsed[0] == list(REGISTRATION_COLUMNS)
+
+
 # --- units --------------------------------------------------------------------------------------
 
 
@@ -387,6 +452,36 @@ def test_days_are_the_event_zones_and_gaps_are_filled(event_file):
     assert days_from_hours(hours, event, date(2023, 6, 6))[-1] == (date(2023, 6, 6), 0)
     assert days_from_hours(hours, event, date(2024, 1, 1))[-1] == (date(2023, 6, 15), 0)
     assert days_from_hours([], event, date(2023, 6, 6)) == []
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Zurich", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns"]
+)
+def test_export_times_from_stored_text_match_the_datetime_ones(zone):
+    """The export's shortcut from the stored text gives exactly `utc_iso` and `zone_iso`, also
+    in the hours around changes of offset (half-hour ones included) and for other shapes."""
+    tz = ZoneInfo(zone)
+    times = StoredTimes(tz)
+
+    def expected(when: datetime) -> tuple[str, str]:
+        return utc_iso(when), when.astimezone(tz).isoformat(timespec="seconds")  # zone_iso
+
+    changes = [
+        hour
+        for hour in (datetime(2023, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(8760))
+        if (hour - timedelta(hours=1)).astimezone(tz).utcoffset()
+        != hour.astimezone(tz).utcoffset()
+    ]
+    assert len(changes) == 2
+    for change in changes:
+        for seconds in range(-3 * 3600, 3 * 3600, 61):
+            when = change + timedelta(seconds=seconds, microseconds=654321)
+            for stored in (to_db(when), when.replace(microsecond=0).isoformat()):
+                assert times(stored) == expected(when), stored
+    old = datetime(1890, 3, 1, 12, 0, 7, tzinfo=UTC)  # local mean time, offsets in seconds
+    assert times(to_db(old)) == expected(old)
+    other = "2023-06-01T12:00:00+02:00"  # not the stored shape: the datetime path
+    assert times(other)[0] == "2023-06-01T10:00:00Z"
 
 
 def test_spreadsheet_formulas_are_defused():

@@ -5,7 +5,6 @@ Also what the admin commands share: their menu entries, the refusal in groups, C
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, filters
 from telegram.ext import CommandHandler as Command
@@ -24,7 +23,7 @@ from telegram.ext import CommandHandler as Command
 from bot.countries import country_name
 from bot.handlers.common import BotContext, acknowledge, admin_only, is_admin, keyboard, reply, tr
 from bot.i18n import N_, Translator
-from bot.services.chart import ChartLabels, render_signups
+from bot.services.chart import ChartLabels, draw_signups
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, label
 from bot.services.reports import Stats
 from bot.timezones import zone_city
@@ -142,7 +141,7 @@ async def _send_stats(update: Update, ctx: BotContext) -> None:
         daily=t._("New per day"),
         total=t._("Total"),
     )
-    png = await asyncio.to_thread(render_signups, stats.per_day, labels, t.lang)
+    png = await draw_signups(stats.per_day, labels, t.lang)  # ChartError: error handler
     caption = t._("Current registrations: {count}").format(count=_number(t, stats.current))
     await chat.send_photo(png, caption=caption, filename="signups.png")
 
@@ -174,9 +173,10 @@ async def send_csv(
     try:
         await chat.send_action(ChatAction.UPLOAD_DOCUMENT)
         with path.open("rb") as handle:
+            # read_file_handle=False: the transport streams the file while uploading;
+            # otherwise PTB reads all of it into memory first (17 MB for 100,000 rows).
             await chat.send_document(
-                handle,
-                filename=filename,
+                InputFile(handle, filename=filename, read_file_handle=False),
                 caption=caption,
                 write_timeout=DOCUMENT_TIMEOUT,
                 read_timeout=DOCUMENT_TIMEOUT,

@@ -1,23 +1,41 @@
 """The sign-up chart: daily sign-ups as bars, the running total as a line, as a PNG.
 
-matplotlib is imported on first use (it takes a moment to load) and drawn with its Agg canvas
-on a private Figure, without pyplot's global state; callers run `render_signups` in a worker
-thread. Dates and numbers are formatted by Babel in the reader's language.
+The bot calls `draw_signups`, which draws in a short-lived child process
+(``python -m bot.services.chart``: the figures as JSON on stdin, the PNG on stdout). matplotlib
+holds some 55 MB once it has drawn, which a long-running bot would keep for good, and its
+drawing would compete with the handlers for the GIL; the child gives it all back when it exits.
+`render_signups` draws in the calling process, with matplotlib's Agg canvas on a private
+Figure, without pyplot's global state. Dates and numbers are formatted by Babel in the reader's
+language.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import os
+import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from itertools import accumulate
+from pathlib import Path
 
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal
 
 _lock = threading.Lock()  # matplotlib is not safe for concurrent drawing
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CHART_TIMEOUT = 60.0  # seconds for the child process to start, draw and exit
+# The child program; tests swap it for one that fails.
+CHART_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot.services.chart")
+_ROOT = Path(__file__).resolve().parents[2]  # where the `bot` package is, for the child
+
+
+class ChartError(Exception):
+    """The chart process failed, or did not answer in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +90,63 @@ def render_signups(per_day: Sequence[tuple[date, int]], labels: ChartLabels, lan
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def chart_request(per_day: Sequence[tuple[date, int]], labels: ChartLabels, lang: str) -> bytes:
+    """What the child reads on stdin."""
+    if not per_day:
+        raise ValueError("no days to draw")
+    days = [[d.isoformat(), n] for d, n in per_day]
+    return json.dumps({"per_day": days, "labels": asdict(labels), "lang": lang}).encode()
+
+
+async def draw_signups(
+    per_day: Sequence[tuple[date, int]],
+    labels: ChartLabels,
+    lang: str,
+    timeout: float = CHART_TIMEOUT,
+) -> bytes:
+    """PNG bytes of the chart, drawn by a child process; ChartError if it fails.
+
+    Only the awaiting task waits: the event loop stays free for other updates meanwhile.
+    """
+    request = chart_request(per_day, labels, lang)
+    path = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH")) if p)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *CHART_COMMAND,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+    except OSError as exc:
+        raise ChartError(f"the chart process did not start: {exc}") from exc
+    try:
+        async with asyncio.timeout(timeout):
+            png, errors = await process.communicate(request)
+    except TimeoutError:
+        raise ChartError(f"no chart after {timeout:g} s") from None
+    finally:
+        if process.returncode is None:  # timed out or cancelled: stop the child, reap it
+            process.kill()
+            await process.communicate()
+    if process.returncode != 0 or not png.startswith(PNG_SIGNATURE):
+        tail = errors.decode(errors="replace").strip().splitlines()[-5:]
+        raise ChartError(
+            f"the chart process exited with {process.returncode}: " + " | ".join(tail)
+        )
+    return png
+
+
+def main() -> None:
+    """The child: JSON on stdin, PNG on stdout."""
+    request = json.load(sys.stdin.buffer)
+    per_day = [(date.fromisoformat(day), int(n)) for day, n in request["per_day"]]
+    png = render_signups(per_day, ChartLabels(**request["labels"]), request["lang"])
+    sys.stdout.buffer.write(png)
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()
