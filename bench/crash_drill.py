@@ -26,7 +26,10 @@ person would. Counted:
 an admin starts with /broadcast; counted per recipient: copies received (0, 1, 2+), and the
 database's record for each (sent, failed "interrupted": the bot cannot know whether a send
 that was in flight at the kill arrived, so it records it failed rather than risk a second
-copy).
+copy). A delivery is claimed only once the rate limiter lets its message go, so the
+interrupted ones should be about the messages really in flight at the kills; printed: how
+many of them reached the server (sent, answer not recorded) and how many did not (killed
+between the claim and the request).
 
 The design can answer an update twice only if the kill lands after Telegram accepted a reply
 and before the update's handled id is committed: those are counted, not hidden.
@@ -61,7 +64,7 @@ from bench.seed import seed_with_repos
 from bot.i18n import I18n
 from bot.localapi import ApiCall, LocalBotApi, SentMessage
 from bot.storage import Database, RegistrationRepo
-from bot.storage.deliveries import DeliveryRepo
+from bot.storage.deliveries import INTERRUPTED, DeliveryRepo
 
 ADMIN = 42
 FIRST_RECIPIENT = 10_000_000
@@ -309,7 +312,8 @@ async def _wait_text(
 
 async def check_database(
     path: Path, participants: list[Participant], recipients: range
-) -> tuple[Counter[str], Counter[str]]:
+) -> tuple[Counter[str], dict[int, str]]:
+    """Registrations counted; each recipient's delivery record ("sent", "failed (…)", …)."""
     db = Database(path)
     await db.open()
     try:
@@ -324,11 +328,11 @@ async def check_database(
             elif live:
                 registrations["stored"] += 1
         statuses = await DeliveryRepo(db).statuses("broadcast:1")
-        deliveries: Counter[str] = Counter()
+        deliveries: dict[int, str] = {}
         for user_id in recipients:
             status, error = statuses.get(user_id, (None, None))
             name = "none" if status is None else status.value
-            deliveries[f"{name} ({error})" if error else name] += 1
+            deliveries[user_id] = f"{name} ({error})" if error else name
         return registrations, deliveries
     finally:
         await db.close()
@@ -403,9 +407,11 @@ async def main_async(args: argparse.Namespace) -> None:
         f"(participants with one: {sum(v for k, v in duplicates.items() if k)}); "
         f"buttons pressed again after 'expired': {sum(p.retaps for p in participants)}"
     )
-    copies = Counter(
-        sum(1 for m in replies.by_chat[user_id] if MARK in text(m)) for user_id in recipients
-    )
+    got = {
+        user_id: sum(1 for m in replies.by_chat[user_id] if MARK in text(m))
+        for user_id in recipients
+    }
+    copies = Counter(got.values())
     if args.recipients:
         print(f"broadcast phase: report to the admin {'received' if reported else 'NOT received'}")
         print(
@@ -414,7 +420,13 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         print(
             "  recorded in the database: "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(deliveries.items()))
+            + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(deliveries.values()).items()))
+        )
+        interrupted = [u for u, record in deliveries.items() if INTERRUPTED in record]
+        arrived = sum(1 for u in interrupted if got[u])
+        print(
+            f"  interrupted by a kill: {len(interrupted)} over {done_kills} kill(s); "
+            f"{arrived} had reached the server (in flight), {len(interrupted) - arrived} had not"
         )
     for p in [p for p in participants if not p.finished][: args.show]:
         print(f"  stuck: user {p.user.id} ({p.user.lang}) waited for {p.waiting_for!r}; got:")

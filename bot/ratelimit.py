@@ -14,12 +14,16 @@ participant typing /start during a broadcast would wait behind it. This limiter:
   to that chat has completed;
 * lets requests without a chat (getMe, answerCallbackQuery, …) through untouched.
 
-Mark a request as bulk with ``rate_limit_args=BULK`` (see :mod:`bot.sending`).
+Mark a request as bulk with ``rate_limit_args=BULK`` (see :mod:`bot.sending`). A request may
+also carry a ``before_send`` coroutine function (``bulk_args(before_send=f)``), awaited once
+the request has its slot, just before it leaves: the sender records "being sent" there rather
+than before the request started waiting, which can take seconds (see `BeforeSend`).
 
-A slot in the window is held from the moment a request leaves until `period` after its
-answer came back, not after it left. Telegram sees a request somewhere between those two
-instants, so counting this way keeps its sliding window under `rate` whatever the network
-jitter, at the cost of the round trip (about 29.5/s at 30/s on a local network).
+A slot in the window is held from the moment it is granted (just before the request leaves)
+until `period` after its answer came back, not after it left. Telegram sees a request
+somewhere between those two instants, so counting this way keeps its sliding window under
+`rate` whatever the network jitter, at the cost of the round trip (about 29.5/s at 30/s on a
+local network).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +47,17 @@ log = logging.getLogger(__name__)
 
 RateLimitArgs = dict[str, Any]
 
+#: Awaited each time a request gets its slot (again after a 429), just before it leaves. If it
+#: raises, the request is not sent: its slot is freed at once and the exception propagates.
+BeforeSend = Callable[[], Awaitable[object]]
+
 #: ``rate_limit_args`` of a bulk request (reminders, broadcasts, their progress messages).
 BULK: RateLimitArgs = {"bulk": True}
+
+
+def bulk_args(before_send: BeforeSend | None = None) -> RateLimitArgs:
+    """``rate_limit_args`` of a bulk request, with `before_send` if given."""
+    return BULK if before_send is None else {**BULK, "before_send": before_send}
 
 
 def is_bulk(rate_limit_args: RateLimitArgs | None) -> bool:
@@ -118,16 +131,20 @@ class Pacer:
         self._chat_in_flight[chat] = self._chat_in_flight.get(chat, 0) + 1
 
     def finish(self, now: float, chat: int | str) -> None:
-        self.in_flight -= 1
+        self.withdraw(chat)
         self._frees.append(now + self.period)
+        self._chat_free[chat] = now + self.chat_interval
+        if len(self._chat_free) > 4096:  # forget chats that are free again
+            self._chat_free = {c: t for c, t in self._chat_free.items() if t > now}
+
+    def withdraw(self, chat: int | str) -> None:
+        """A started request that never left: its slot is free again at once."""
+        self.in_flight -= 1
         left = self._chat_in_flight.get(chat, 1) - 1
         if left:
             self._chat_in_flight[chat] = left
         else:
             self._chat_in_flight.pop(chat, None)
-        self._chat_free[chat] = now + self.chat_interval
-        if len(self._chat_free) > 4096:  # forget chats that are free again
-            self._chat_free = {c: t for c, t in self._chat_free.items() if t > now}
 
     def pause_bulk(self, now: float, seconds: float) -> None:
         self.bulk_paused_until = max(self.bulk_paused_until, now + seconds)
@@ -151,7 +168,8 @@ class LimiterStats:
 
 class PriorityRateLimiter(BaseRateLimiter[RateLimitArgs]):
     """See the module docstring. ``rate_limit_args``: ``{"bulk": True}`` marks bulk requests;
-    ``{"max_retries": n}`` overrides how often a request is retried after a 429."""
+    ``{"max_retries": n}`` overrides how often a request is retried after a 429;
+    ``{"before_send": f}`` runs ``f`` (a `BeforeSend`) when the request is about to leave."""
 
     def __init__(
         self,
@@ -185,15 +203,23 @@ class PriorityRateLimiter(BaseRateLimiter[RateLimitArgs]):
         rate_limit_args: RateLimitArgs | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat = chat_of(data)
+        options = rate_limit_args or {}
+        before_send: BeforeSend | None = options.get("before_send")
         if chat is None:
             self.stats.unlimited += 1
+            if before_send is not None:
+                await before_send()
             return await callback(*args, **kwargs)
-        bulk = is_bulk(rate_limit_args)
-        retries = (rate_limit_args or {}).get("max_retries", self.max_retries)
+        bulk = is_bulk(options)
+        retries = options.get("max_retries", self.max_retries)
         attempt = 0
         while True:
             await self.acquire(bulk, chat)
+            sent = False
             try:
+                if before_send is not None:
+                    await before_send()
+                sent = True
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
@@ -209,7 +235,7 @@ class PriorityRateLimiter(BaseRateLimiter[RateLimitArgs]):
                 if attempt >= retries:
                     raise
             finally:
-                self.release(chat)
+                self.release(chat, sent)
             attempt += 1
             if not bulk:  # bulk requests wait for the pause in `acquire`
                 await asyncio.sleep(wait)
@@ -217,7 +243,8 @@ class PriorityRateLimiter(BaseRateLimiter[RateLimitArgs]):
     # -- slots ---------------------------------------------------------------------------
 
     async def acquire(self, bulk: bool, chat: int | str) -> None:
-        """Wait for a slot for one request to `chat`; call `release` once it completed."""
+        """Wait for a slot for one request to `chat`; call `release` once it completed (or
+        was given up before it left)."""
         ticket = _Ticket(bulk, chat, self.clock())
         queue = self._bulk if bulk else self._interactive
         queue.append(ticket)
@@ -243,8 +270,12 @@ class PriorityRateLimiter(BaseRateLimiter[RateLimitArgs]):
             )
         self._notify()
 
-    def release(self, chat: int | str) -> None:
-        self.pacer.finish(self.clock(), chat)
+    def release(self, chat: int | str, sent: bool = True) -> None:
+        """Give back the slot of a request to `chat` that completed, or that never left."""
+        if sent:
+            self.pacer.finish(self.clock(), chat)
+        else:
+            self.pacer.withdraw(chat)
         self._notify()
 
     def _wait(self, ticket: _Ticket) -> float:

@@ -1,7 +1,9 @@
 """Sending on the bot's own initiative (reminders, broadcasts): one message, one outcome.
 
 Every call here carries the bulk marker, so the rate limiter (`bot.ratelimit`, which the bot
-must have) serves replies to users first.
+must have) serves replies to users first. A message can wait there for seconds (behind a
+broadcast, or a flood wait), so the delivery is claimed only when its turn has come: `deliver`
+hands its `claim` to the limiter, which runs it just before the request leaves.
 `deliver` never raises for a Telegram error: it returns what happened, for the caller to
 record.
 """
@@ -18,8 +20,8 @@ from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
-from bot.ratelimit import BULK
-from bot.services.fanout import Delivery
+from bot.ratelimit import BULK, PriorityRateLimiter, bulk_args
+from bot.services.fanout import Claim, Delivery
 from bot.storage.deliveries import DeliveryStatus
 from bot.tg import retry_after_seconds
 from bot.transport import AnswerTimedOut
@@ -46,6 +48,7 @@ async def deliver(
     chat_id: int,
     text: str,
     *,
+    claim: Claim | None = None,
     reply_markup: InlineKeyboardMarkup | None = None,
     attempts: int = 4,
     backoff: float = 1.0,
@@ -58,13 +61,28 @@ async def deliver(
     2×`backoff`, 4×`backoff`…; a 429 that the rate limiter could not absorb is waited out
     (at most `max_retry_after` times) without using an attempt. A read timeout is not retried:
     the message may have arrived, and a duplicate is worse than a gap.
+
+    `claim` runs once, when the rate limiter first lets the message go; if it raises (it
+    raises `Unclaimed` when the delivery is someone else's), nothing is sent and the
+    exception propagates.
     """
+    claimed = False
+
+    async def claim_once() -> None:  # the limiter calls it again after a 429, we on a 5xx
+        nonlocal claimed
+        if claim is not None and not claimed:
+            await claim()
+            claimed = True
+
+    if not isinstance(bot.rate_limiter, PriorityRateLimiter):
+        await claim_once()  # a limiter that would ignore `before_send`: claim before waiting
+    rate_limit_args = bulk_args(claim_once if claim is not None else None)
     tries = 0
     waits = 0
     while True:
         try:
             message = await bot.send_message(
-                chat_id, text, reply_markup=reply_markup, rate_limit_args=BULK
+                chat_id, text, reply_markup=reply_markup, rate_limit_args=rate_limit_args
             )
             return Delivery(DeliveryStatus.SENT, message_id=message.message_id)
         except Forbidden as exc:
@@ -118,8 +136,10 @@ class Outbox:
     attempts: int = 4
     backoff: float = 1.0
 
-    async def send(self, chat_id: int, text: str) -> Delivery:
-        return await deliver(self.bot, chat_id, text, attempts=self.attempts, backoff=self.backoff)
+    async def send(self, chat_id: int, text: str, claim: Claim | None = None) -> Delivery:
+        return await deliver(
+            self.bot, chat_id, text, claim=claim, attempts=self.attempts, backoff=self.backoff
+        )
 
     async def edit(self, chat_id: int, message_id: int, text: str) -> bool:
         return await edit(self.bot, chat_id, message_id, text)

@@ -13,8 +13,9 @@ from telegram.error import RetryAfter
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
-from bot.ratelimit import BULK, Pacer, PriorityRateLimiter
+from bot.ratelimit import BULK, Pacer, PriorityRateLimiter, bulk_args
 from bot.sending import deliver
+from bot.services.fanout import Unclaimed
 from bot.storage.deliveries import DeliveryStatus
 from tests.conftest import TOKEN
 
@@ -161,6 +162,44 @@ async def test_a_429_pauses_bulk_but_not_replies():
     assert limiter.stats.retry_after == 1
 
 
+async def test_before_send_runs_only_once_the_request_has_its_slot():
+    limiter = PriorityRateLimiter(rate=1, period=0.05)
+    gate = Gate()
+    claims: list[list[str]] = []
+
+    async def claim() -> None:
+        claims.append(list(gate.order))  # what had been sent when it ran
+
+    first = asyncio.create_task(request(limiter, gate.call("held", hold=True), 1, bulk=True))
+    await gate.entered.wait()
+    second = asyncio.create_task(
+        limiter.process_request(
+            gate.call("second"), (), {}, "sendMessage", {"chat_id": 2}, bulk_args(claim)
+        )
+    )
+    await asyncio.sleep(0)  # let it queue
+    assert claims == []  # waiting for its slot: nothing recorded yet
+    gate.opened.set()
+    await asyncio.gather(first, second)
+    assert claims == [["held"]] and gate.order == ["held", "second"]
+
+
+async def test_a_request_withdrawn_by_before_send_is_not_sent_and_frees_its_slot():
+    limiter = PriorityRateLimiter(rate=1, period=60, chat_interval=60)
+    gate = Gate()
+
+    async def refuse() -> None:
+        raise Unclaimed
+
+    with pytest.raises(Unclaimed):
+        await limiter.process_request(
+            gate.call("withdrawn"), (), {}, "sendMessage", {"chat_id": 1}, bulk_args(refuse)
+        )
+    # Had the slot been used, this would wait a minute (the window, and the chat's interval).
+    assert await request(limiter, gate.call("next"), 1, bulk=True) is True
+    assert gate.order == ["next"]
+
+
 async def test_requests_without_a_chat_are_not_limited():
     limiter = PriorityRateLimiter(rate=1, period=60)
     gate = Gate()
@@ -221,6 +260,32 @@ async def test_bulk_stays_under_the_servers_limit_and_replies_overtake(api):
     order = [m.chat_id for m in api.sent]
     assert order.index(42) < len(order) - 1  # not left until the end
     assert reply.message_id
+
+
+async def test_deliver_claims_once_when_the_message_leaves(api):
+    bot = await make_bot(api, rate=1000, chat_interval=0.01)
+    sent_before_claim: list[int] = []
+
+    def calls_to(chat: int) -> int:
+        return sum(1 for c in api.calls if c.params.get("chat_id") == chat)
+
+    async def claim() -> None:
+        sent_before_claim.append(calls_to(4))
+
+    async def taken() -> None:
+        raise Unclaimed
+
+    try:
+        api.inject("sendMessage", 429, count=1, chat_id=4, retry_after=1)  # retried by the limiter
+        api.inject("sendMessage", 500, count=2, chat_id=4)  # retried by `deliver`
+        outcome = await deliver(bot, 4, "hi", claim=claim, backoff=0.01)
+        with pytest.raises(Unclaimed):
+            await deliver(bot, 5, "hi", claim=taken)
+    finally:
+        await bot.shutdown()
+    assert outcome.status is DeliveryStatus.SENT
+    assert sent_before_claim == [0] and calls_to(4) == 4  # one claim for four attempts
+    assert calls_to(5) == 0
 
 
 async def test_deliver_outcomes(api):

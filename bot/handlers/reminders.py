@@ -17,7 +17,7 @@ from bot import views
 from bot.handlers.common import SERVICES_KEY, BotContext
 from bot.sending import Outbox
 from bot.services import Services
-from bot.services.fanout import Delivery
+from bot.services.fanout import Claim, Delivery
 from bot.services.reminders import Action, ReminderInfo
 from bot.storage.deliveries import Recipient
 
@@ -35,7 +35,7 @@ async def send_reminder(ctx: BotContext) -> None:
     app = ctx.application
     outbox = Outbox(ctx.bot)
 
-    async def send(recipient: Recipient, info: ReminderInfo) -> Delivery:
+    async def send(recipient: Recipient, info: ReminderInfo, claim: Claim) -> Delivery:
         t = services.i18n(recipient.language)
         text = views.reminder(
             t,
@@ -45,7 +45,7 @@ async def send_reminder(ctx: BotContext) -> None:
             recipient.session_language,
             info.last,
         )
-        return await outbox.send(recipient.user_id, text)
+        return await outbox.send(recipient.user_id, text, claim)
 
     await services.reminders.run(offset, send, should_stop=lambda: not app.running)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from bot.services.fanout import CONCURRENCY, Sender, fan_out
+from bot.services.fanout import CONCURRENCY, Sender, Unclaimed, claim_for, fan_out
 from bot.storage import UserRepo
 from bot.storage.broadcasts import Broadcast, BroadcastRepo
 from bot.storage.deliveries import DeliveryRepo, DeliveryStatus, Recipient
@@ -177,9 +177,12 @@ class BroadcastService:
                 recipient.user_id, kind, DeliveryStatus.BLOCKED, self.clock(), BLOCKED_EARLIER
             )
             return
-        if not await self.deliveries.claim(recipient.user_id, kind, self.clock()):
-            return
-        delivery = await sender.send(recipient.user_id, text_for(broadcast, recipient.language))
+        text = text_for(broadcast, recipient.language)
+        claim = claim_for(self.deliveries, recipient.user_id, kind, self.clock)
+        try:
+            delivery = await sender.send(recipient.user_id, text, claim)
+        except Unclaimed:
+            return  # done by another run, or the user erased their data
         await self.deliveries.finish(
             recipient.user_id, kind, delivery.status, self.clock(), delivery.error
         )

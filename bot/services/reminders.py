@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.event import Event, format_offset
-from bot.services.fanout import CONCURRENCY, Delivery, Tally, fan_out
+from bot.services.fanout import CONCURRENCY, Claim, Delivery, Tally, Unclaimed, claim_for, fan_out
 from bot.storage import UserRepo
 from bot.storage.deliveries import DeliveryRepo, DeliveryStatus, Recipient
 
@@ -54,8 +54,8 @@ class ReminderInfo:
     last: bool  # the last reminder before the session: tells how to pick interpretation
 
 
-#: Writes and sends one reminder to one recipient.
-SendReminder = Callable[[Recipient, ReminderInfo], Awaitable[Delivery]]
+#: Writes and sends one reminder to one recipient, through `Sender.send` with the `Claim`.
+SendReminder = Callable[[Recipient, ReminderInfo, Claim], Awaitable[Delivery]]
 
 
 def reminder_kind(offset: timedelta) -> str:
@@ -170,9 +170,11 @@ class ReminderService:
                 recipient.user_id, kind, DeliveryStatus.BLOCKED, now, BLOCKED_EARLIER
             )
             return DeliveryStatus.BLOCKED if recorded else None
-        if not await self.deliveries.claim(recipient.user_id, kind, now):
+        claim = claim_for(self.deliveries, recipient.user_id, kind, self.clock)
+        try:
+            delivery = await send(recipient, info, claim)
+        except Unclaimed:
             return None  # done by another run, or the user erased their data
-        delivery = await send(recipient, info)
         await self.deliveries.finish(
             recipient.user_id, kind, delivery.status, self.clock(), delivery.error
         )

@@ -1,9 +1,11 @@
 """Messages sent on the bot's own initiative, recipient by recipient.
 
-A delivery row is written as 'pending' just before the message leaves and updated with the
+A delivery row is written as 'pending' just before the message leaves (once the rate limiter
+has let it go, not while it waits for its turn: see `bot.sending`) and updated with the
 outcome right after, so a crash in between leaves 'pending': the message may or may not have
 reached the user. Such rows are closed as 'failed' ("interrupted") on the next start and never
-sent again: a missed reminder is better than a duplicate.
+sent again: a missed reminder is better than a duplicate. Recipients without a row are the
+ones still to do.
 """
 
 from __future__ import annotations
