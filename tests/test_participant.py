@@ -110,6 +110,26 @@ async def test_full_registration_in_each_language(api, bot, code, lang):
     assert [r.status for r in history] == ["cancelled", "active"]
 
 
+async def test_an_expired_press_telegram_will_not_answer_is_no_error(api, bot):
+    # Handled again after a crash, a press is too old to answer: that must not alarm the user.
+    t = T("en")
+    user = Participant(api, 305, "en")
+    await user.say("/start")
+    api.inject(
+        "answerCallbackQuery",
+        400,
+        description="Bad Request: query is too old and response timeout expired or query ID is "
+        "invalid",
+    )
+    await api.press_button(305, 999, "reg:aff:pes", check=False)
+    await api.wait_for_call(lambda c: c.method == "answerCallbackQuery")
+    q = await user.say("/help")
+    assert t._("Sorry, something went wrong on our side. Please try again in a moment.") not in (
+        text_of(q)
+    )
+    assert "/register" in text_of(q)
+
+
 async def test_bad_input_gets_a_clear_message_and_nothing_wrong_is_stored(api, bot):
     t = T("en")
     user = Participant(api, 300, "en")

@@ -128,6 +128,9 @@ async def answer_expired(update: Update, ctx: BotContext) -> None:
     """Answer a stale or forged button press; changes nothing."""
     t = await tr(update, ctx)
     if update.callback_query:
-        await update.callback_query.answer(
-            t._("This button has expired. Please use the latest message."), show_alert=True
+        # Refused for a press handled again after a crash ("query is too old"): nothing to do.
+        await _refusal_ignored(
+            update.callback_query.answer(
+                t._("This button has expired. Please use the latest message."), show_alert=True
+            )
         )
