@@ -33,6 +33,7 @@ from bot.i18n import LANGUAGES, I18n
 from bot.ratelimit import PriorityRateLimiter
 from bot.services import Services
 from bot.services.broadcast import BroadcastService
+from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
 from bot.services.reminders import ReminderService
@@ -67,6 +68,7 @@ def build_application(
     async def post_init(app: Application) -> None:
         await db.open()
         user_repo = UserRepo(db)
+        registration_repo = RegistrationRepo(db)
         delivery_repo = DeliveryRepo(db)
         app.bot_data[SERVICES_KEY] = Services(
             settings=settings,
@@ -74,7 +76,8 @@ def build_application(
             i18n=i18n,
             db=db,
             users=UserService(user_repo),
-            registrations=RegistrationService(RegistrationRepo(db), user_repo, event, clock),
+            registrations=RegistrationService(registration_repo, user_repo, event, clock),
+            promotions=PromotionService(registration_repo, delivery_repo, event, clock),
             clock=clock,
             audit=AuditRepo(db),
             reminders=ReminderService(event, delivery_repo, user_repo, clock),

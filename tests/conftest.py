@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from telegram.ext import Application
+from telegram.ext import Application, BaseRateLimiter
 
 from bot.app import build_application
 from bot.config import Settings, settings_from
@@ -85,12 +85,13 @@ class BotFactory:
         self,
         event_file: Path,
         clock: Callable[[], datetime] | None = None,
+        rate_limiter: BaseRateLimiter | None = None,
         **extra: str,
     ) -> RunningBot:
         settings = settings_from(bot_env(self.api, self.tmp_path, event_file, **extra))
         event = load_event(settings.event_file)
         kwargs = {"clock": clock} if clock else {}
-        app = build_application(settings, event, **kwargs)
+        app = build_application(settings, event, rate_limiter=rate_limiter, **kwargs)
         stop = asyncio.Event()
         task = asyncio.create_task(run_polling(app, stop, handle_signals=False))
         bot = RunningBot(app, settings, event, stop, task)

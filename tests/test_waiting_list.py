@@ -12,9 +12,13 @@ import pytest
 
 from bot.event import load_event
 from bot.i18n import I18n
+from bot.ratelimit import PriorityRateLimiter
+from bot.services.promotions import EVENT_ENDED, PromotionService, notice_kind
 from bot.services.registration import RegistrationService
 from bot.storage import Database, RegistrationData, RegistrationRepo, UserRepo
-from tests.conftest import Participant, write_event
+from bot.storage.broadcasts import BroadcastRepo
+from bot.storage.deliveries import INTERRUPTED, DeliveryRepo, DeliveryStatus
+from tests.conftest import BotProcess, Participant, bot_env, write_event
 
 T = I18n()
 START = (datetime.now(UTC) + timedelta(days=15)).replace(minute=0, second=0, microsecond=0)
@@ -250,3 +254,230 @@ async def test_seats_added_while_stopped_go_to_the_waiting_list_at_start(api, bo
     assert T("es")._(
         "Good news: a place has freed up and you are now registered for the webinar."
     ) in text_of(notice)
+
+
+# --- promotion notices across a kill -9 -------------------------------------------------------
+
+GOOD_NEWS = T("en")._(
+    "Good news: a place has freed up and you are now registered for the webinar."
+)
+
+
+async def seed_list(path: Path, user_ids: list[int], capacity: int = 1) -> None:
+    """Registrants in this order, straight into the database: the first `capacity` active."""
+    db = Database(path)
+    await db.open()
+    try:
+        for user_id in user_ids:
+            await UserRepo(db).ensure(user_id, "en")
+            await RegistrationRepo(db).create(user_id, DATA, "en", None, capacity)
+    finally:
+        await db.close()
+
+
+async def notice_rows(path: Path, user_id: int) -> dict[str, tuple[str, str | None]]:
+    """The user's delivery rows: kind → (status, error)."""
+    db = Database(path)
+    await db.open()
+    try:
+        rows = await db.fetchall(
+            "SELECT kind, status, error FROM deliveries WHERE user_id = ?", (user_id,)
+        )
+    finally:
+        await db.close()
+    return {kind: (status, error) for kind, status, error in rows}
+
+
+def notices(api, user_id: int) -> int:
+    return sum(GOOD_NEWS in text_of(m) for m in api.messages_to(user_id))
+
+
+async def cancel(user: Participant) -> None:
+    ask = await user.say("/unregister", timeout=30)
+    done = await user.tap(ask, T("en")._("Yes, cancel my registration"))
+    assert T("en")._(
+        "Your registration has been cancelled. You can register again at any time with /register."
+    ) in text_of(done)
+
+
+class WatchedLimiter(PriorityRateLimiter):
+    """The bot's limiter, telling when a bulk request to `chat` starts waiting for its slot."""
+
+    def __init__(self, chat: int) -> None:
+        super().__init__()
+        self.chat = chat
+        self.queued = asyncio.Event()
+
+    async def acquire(self, bulk: bool, chat: int | str) -> None:
+        if bulk and chat == self.chat:
+            self.queued.set()
+        await super().acquire(bulk, chat)
+
+
+async def test_a_notice_is_claimed_only_when_its_turn_comes(api, bots, tmp_path):
+    """While the notice waits for the rate limiter it has no delivery row, so a kill then
+    leaves it to the next start."""
+    await seed_list(tmp_path / "bot.sqlite3", [1651, 1652])
+    leaving, waiting = Participant(api, 1651, "en"), Participant(api, 1652, "en")
+    limiter = WatchedLimiter(waiting.id)
+    bot = await bots.start(write_event(tmp_path, START, capacity=1), rate_limiter=limiter)
+    await limiter.acquire(False, waiting.id)  # a message to that chat under way: the notice waits
+    await cancel(leaving)
+    await limiter.queued.wait()
+    promoted = await RegistrationRepo(bot.db).live(waiting.id)
+    assert promoted is not None and promoted.status == "active"
+    kind = notice_kind(promoted.id)
+    deliveries = DeliveryRepo(bot.db)
+    assert await deliveries.statuses(kind) == {}  # a kill now: nothing claimed, sent on restart
+    limiter.release(waiting.id, sent=False)
+    await api.wait_for(lambda m: m.method == "sendDocument", chat_id=waiting.id)
+    assert await deliveries.statuses(kind) == {waiting.id: (DeliveryStatus.SENT, None)}
+    assert notices(api, waiting.id) == 1
+
+
+async def test_a_notice_under_way_at_a_kill_is_recorded_interrupted_and_never_resent(
+    api, tmp_path
+):
+    """Claimed and under way at the kill, so maybe delivered: recorded as failed at the next
+    start and never sent again."""
+    db_path = tmp_path / "bot.sqlite3"
+    await seed_list(db_path, [1701, 1702])
+    process = BotProcess(
+        bot_env(api, tmp_path, write_event(tmp_path, START, capacity=1)), tmp_path / "bot.log"
+    )
+    leaving, waiting = Participant(api, 1701, "en"), Participant(api, 1702, "en")
+    hold = api.hold("sendMessage", chat_id=waiting.id)  # the notice, once it has its slot
+    process.start()
+    try:
+        await cancel(leaving)
+        await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        process.kill()
+        hold.release()
+        at_kill = await notice_rows(db_path, waiting.id)
+
+        process.start()
+        # Answered once start-up, and with it the recovery, is over.
+        await api.send_text(leaving.id, "/help")
+        help_text = T("en")._("Here is what I can do:")
+        await api.wait_for(lambda m: help_text in text_of(m), chat_id=leaving.id, timeout=30)
+        assert await process.terminate() == 0
+    finally:
+        if process.proc and process.proc.poll() is None:
+            process.kill()
+
+    db = Database(db_path)
+    await db.open()
+    try:
+        promoted = await RegistrationRepo(db).live(waiting.id)
+    finally:
+        await db.close()
+    assert promoted is not None and promoted.status == "active"
+    kind = notice_kind(promoted.id)
+    assert at_kill == {kind: ("pending", None)}, process.log()
+    # Maybe delivered just before the kill: recorded as failed, never sent again.
+    assert await notice_rows(db_path, waiting.id) == {kind: ("failed", INTERRUPTED)}
+    assert notices(api, waiting.id) == 0
+    assert not [m for m in api.messages_to(waiting.id) if m.method == "sendDocument"]
+    assert "1 promotion notice(s) interrupted by a restart" in process.log()
+
+
+async def test_a_notice_waiting_for_its_turn_at_a_kill_is_sent_once_after_restart(api, tmp_path):
+    """A notice that has not had its slot at the kill was not claimed: the next start sends
+    it, once. (It cannot have had its slot here; whether it was already waiting for it or
+    about to ask makes no difference: see `test_a_notice_is_claimed_only_when_its_turn_comes`.)
+    """
+    db_path = tmp_path / "bot.sqlite3"
+    await seed_list(db_path, [1801, 1802])
+    admin = Participant(api, 900, "en")
+    db = Database(db_path)
+    await db.open()
+    try:  # a broadcast to the waiting list, to be resumed at start-up
+        broadcast = await BroadcastRepo(db).create(
+            admin.id, "waiting", {"*": "Still waiting"}, datetime.now(UTC)
+        )
+    finally:
+        await db.close()
+    assert broadcast is not None
+    process = BotProcess(
+        bot_env(api, tmp_path, write_event(tmp_path, START, capacity=1)), tmp_path / "bot.log"
+    )
+    leaving, waiting = Participant(api, 1801, "en"), Participant(api, 1802, "en")
+    # The broadcast message to the waiting registrant stays in flight: a bulk message to that
+    # chat (the promotion notice) waits for it to complete, and so never gets its slot.
+    hold = api.hold("sendMessage", chat_id=waiting.id)
+    process.start()
+    try:
+        await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        await cancel(leaving)  # the promotion is committed before this answer
+        process.kill()
+        hold.release()
+        at_kill = await notice_rows(db_path, waiting.id)
+
+        process.start()
+        notice = await api.wait_for(
+            lambda m: GOOD_NEWS in text_of(m), chat_id=waiting.id, timeout=30
+        )
+        calendar = await api.wait_for(
+            lambda m: m.method == "sendDocument", chat_id=waiting.id, timeout=30
+        )
+        assert await process.terminate() == 0
+    finally:
+        if process.proc and process.proc.poll() is None:
+            process.kill()
+
+    db = Database(db_path)
+    await db.open()
+    try:
+        promoted = await RegistrationRepo(db).live(waiting.id)
+    finally:
+        await db.close()
+    assert promoted is not None and promoted.status == "active"
+    kind = notice_kind(promoted.id)
+    assert at_kill == {broadcast.kind: ("pending", None)}, process.log()  # no notice claimed
+    assert await notice_rows(db_path, waiting.id) == {
+        broadcast.kind: ("failed", INTERRUPTED),
+        kind: ("sent", None),
+    }
+    assert notices(api, waiting.id) == 1 and notice.message_id < calendar.message_id
+    assert "1 promotion notice(s) not sent before a restart" in process.log()
+
+
+async def test_promotions_from_before_notices_were_recorded_are_not_told_again(db, tmp_path):
+    """Schema 3 records the notices of earlier promotions; later ones without a row (a kill
+    before the notice left) are the ones start-up sends."""
+    registrations = RegistrationRepo(db)
+    for user_id in (1, 2, 3):
+        await UserRepo(db).ensure(user_id, "en")
+        await registrations.create(user_id, DATA, "en", None, 1)
+    _, earlier = await registrations.cancel(1, 1)
+    assert earlier is not None and earlier.user_id == 2
+    # A database written before schema 3, by a bot that did not record promotion notices.
+    await db.conn.execute("PRAGMA user_version = 2")
+    await db.close()
+    await db.open()
+    kind = notice_kind(earlier.id)
+    assert await DeliveryRepo(db).statuses(kind) == {
+        2: (DeliveryStatus.SKIPPED, "not recorded before schema 3")
+    }
+    _, later = await registrations.cancel(2, 1)
+    assert later is not None and later.user_id == 3
+    event = load_event(write_event(tmp_path, START, capacity=1))
+    promotions = PromotionService(registrations, DeliveryRepo(db), event)
+    assert [r.id for r in await promotions.recover()] == [later.id]
+
+
+async def test_after_the_event_an_untold_promotion_is_recorded_skipped(db, tmp_path):
+    registrations = RegistrationRepo(db)
+    for user_id in (1, 2):
+        await UserRepo(db).ensure(user_id, "en")
+        await registrations.create(user_id, DATA, "en", None, 1)
+    _, promoted = await registrations.cancel(1, 1)
+    assert promoted is not None
+    event = load_event(write_event(tmp_path, START, capacity=1))
+    after = PromotionService(
+        registrations, DeliveryRepo(db), event, clock=lambda: event.end + timedelta(days=1)
+    )
+    assert await after.recover() == []
+    assert await DeliveryRepo(db).statuses(notice_kind(promoted.id)) == {
+        2: (DeliveryStatus.SKIPPED, EVENT_ENDED)
+    }

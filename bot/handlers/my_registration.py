@@ -13,7 +13,7 @@ from bot import views
 from bot.handlers import schedule
 from bot.handlers.common import BotContext, acknowledge, answer_expired, keyboard, reply, tr
 from bot.i18n import Translator
-from bot.sending import deliver
+from bot.sending import Outbox
 from bot.services import Services
 from bot.storage import Registration
 from bot.storage.deliveries import DeliveryStatus
@@ -130,12 +130,10 @@ async def notify_promoted(bot: Bot, services: Services, registration: Registrati
             views.access_line(t, event),
         ]
     )
-    # Recorded like reminders: claimed before sending, so a restart never sends it twice.
-    deliveries, kind = services.reminders.deliveries, f"promoted:{registration.id}"
-    if not await deliveries.claim(user_id, kind, services.clock()):
-        return
-    result = await deliver(bot, user_id, text)
-    await deliveries.finish(user_id, kind, result.status, services.clock(), result.error)
+    # Recorded like reminders, claimed once the rate limiter lets it go: never sent twice.
+    result = await services.promotions.notify(registration, text, Outbox(bot))
+    if result is None:
+        return  # told already
     if result.status is not DeliveryStatus.SENT:
         log.warning(
             "Could not tell registration %d about its promotion: %s", registration.id, result.error
@@ -148,11 +146,13 @@ async def notify_promoted(bot: Bot, services: Services, registration: Registrati
 
 
 async def promote_into_free_seats(bot: Bot, services: Services) -> None:
-    """At start-up: seats freed by a raised `capacity` go to the waiting list, who are told."""
+    """At start-up: seats freed by a raised `capacity` go to the waiting list; then everyone
+    promoted and not told yet (these, and those a kill caught before their notice left) is
+    told. A notice a kill caught under way is recorded as failed, not sent again."""
     promoted = await services.registrations.fill_free_seats()
     if promoted:
         log.info("Promoted %d registrations from the waiting list into free seats", len(promoted))
-    for registration in promoted:
+    for registration in await services.promotions.recover():
         await notify_promoted(bot, services, registration)
 
 

@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.event import Event
 from bot.i18n import I18n
 from bot.services.broadcast import BroadcastService
+from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
 from bot.services.reminders import ReminderService
@@ -28,6 +29,7 @@ class Services:
     db: Database
     users: UserService
     registrations: RegistrationService
+    promotions: PromotionService
     clock: Callable[[], datetime]
     audit: AuditRepo
     reminders: ReminderService

@@ -193,6 +193,19 @@ class RegistrationRepo:
             promoted.append(registration)
         return promoted
 
+    async def promoted_without_delivery(self, kind_prefix: str) -> list[Registration]:
+        """Active registrations promoted from the waiting list that have no delivery of kind
+        `kind_prefix` followed by their id (their promotion notice), first promoted first."""
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM registrations r WHERE r.status = 'active' AND EXISTS "
+            "(SELECT 1 FROM registration_events e "
+            "WHERE e.registration_id = r.id AND e.kind = 'promoted') AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries d WHERE d.user_id = r.user_id AND d.kind = ? || r.id) "
+            "ORDER BY r.id",
+            (kind_prefix,),
+        )
+        return [_row(tuple(r)) for r in rows]
+
     async def waiting_position(self, registration: Registration) -> int:
         """1 for the first on the waiting list (the list is in id order)."""
         row = await self.db.fetchone(

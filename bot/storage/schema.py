@@ -113,4 +113,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX registrations_hour ON registrations(status, substr(created_at, 1, 13));
     """,
+    # 3: start-up sends the promotion notice of each promoted registration that has no
+    # 'promoted:<id>' delivery row (bot.services.promotions). Promotions from before those rows
+    # were written get one here, so that an upgraded bot does not tell them again.
+    """
+    INSERT INTO deliveries (user_id, kind, status, error, at)
+    SELECT r.user_id, 'promoted:' || r.id, 'skipped', 'not recorded before schema 3', e.at
+    FROM registrations r JOIN registration_events e
+        ON e.registration_id = r.id AND e.kind = 'promoted'
+    WHERE NOT EXISTS
+        (SELECT 1 FROM deliveries d WHERE d.user_id = r.user_id AND d.kind = 'promoted:' || r.id);
+    """,
 )
