@@ -196,10 +196,12 @@ class RegistrationRepo:
     async def promoted_without_delivery(self, kind_prefix: str) -> list[Registration]:
         """Active registrations promoted from the waiting list that have no delivery of kind
         `kind_prefix` followed by their id (their promotion notice), first promoted first."""
+        # From the promoted few (partial index registration_events_promoted), not from all the
+        # active registrations: "+status" keeps SQLite off the status index.
         rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM registrations r WHERE r.status = 'active' AND EXISTS "
-            "(SELECT 1 FROM registration_events e "
-            "WHERE e.registration_id = r.id AND e.kind = 'promoted') AND NOT EXISTS "
+            f"SELECT {_COLUMNS} FROM registrations r WHERE r.id IN "
+            "(SELECT registration_id FROM registration_events WHERE kind = 'promoted') "
+            "AND +r.status = 'active' AND NOT EXISTS "
             "(SELECT 1 FROM deliveries d WHERE d.user_id = r.user_id AND d.kind = ? || r.id) "
             "ORDER BY r.id",
             (kind_prefix,),
