@@ -288,6 +288,18 @@ async def notice_rows(path: Path, user_id: int) -> dict[str, tuple[str, str | No
     return {kind: (status, error) for kind, status, error in rows}
 
 
+async def promoted_notice_kind(path: Path, user_id: int) -> str:
+    """The delivery kind of the promotion notice of `user_id`, checked to be promoted."""
+    db = Database(path)
+    await db.open()
+    try:
+        promoted = await RegistrationRepo(db).live(user_id)
+    finally:
+        await db.close()
+    assert promoted is not None and promoted.status == "active"
+    return notice_kind(promoted.id)
+
+
 def notices(api, user_id: int) -> int:
     return sum(GOOD_NEWS in text_of(m) for m in api.messages_to(user_id))
 
@@ -365,14 +377,7 @@ async def test_a_notice_under_way_at_a_kill_is_recorded_interrupted_and_never_re
         if process.proc and process.proc.poll() is None:
             process.kill()
 
-    db = Database(db_path)
-    await db.open()
-    try:
-        promoted = await RegistrationRepo(db).live(waiting.id)
-    finally:
-        await db.close()
-    assert promoted is not None and promoted.status == "active"
-    kind = notice_kind(promoted.id)
+    kind = await promoted_notice_kind(db_path, waiting.id)
     assert at_kill == {kind: ("pending", None)}, process.log()
     # Maybe delivered just before the kill: recorded as failed, never sent again.
     assert await notice_rows(db_path, waiting.id) == {kind: ("failed", INTERRUPTED)}
@@ -425,14 +430,7 @@ async def test_a_notice_waiting_for_its_turn_at_a_kill_is_sent_once_after_restar
         if process.proc and process.proc.poll() is None:
             process.kill()
 
-    db = Database(db_path)
-    await db.open()
-    try:
-        promoted = await RegistrationRepo(db).live(waiting.id)
-    finally:
-        await db.close()
-    assert promoted is not None and promoted.status == "active"
-    kind = notice_kind(promoted.id)
+    kind = await promoted_notice_kind(db_path, waiting.id)
     assert at_kill == {broadcast.kind: ("pending", None)}, process.log()  # no notice claimed
     assert await notice_rows(db_path, waiting.id) == {
         broadcast.kind: ("failed", INTERRUPTED),
