@@ -227,15 +227,21 @@ async def test_300_registrants_under_the_rate_limit_with_faults(
     )
 
 
+async def start_for_broadcast(api, tmp_path, event_file, ids: list[int]) -> BotProcess:
+    """The bot process over a database of registrants `ids`, the server at Telegram's 30/s."""
+    await seed(tmp_path / "bot.sqlite3", ids)
+    api.set_rate_limits(30, None)
+    process = BotProcess(
+        bot_env(api, tmp_path, event_file, ADMIN_IDS=str(ADMIN)), tmp_path / "bot.log"
+    )
+    process.start()
+    return process
+
+
 async def test_kill_9_in_the_middle_resumes_without_duplicates(api, tmp_path, future_event_file):
     db_path = tmp_path / "bot.sqlite3"
     ids = list(range(20_001, 20_121))
-    await seed(db_path, ids)
-    api.set_rate_limits(30, None)
-    process = BotProcess(
-        bot_env(api, tmp_path, future_event_file, ADMIN_IDS=str(ADMIN)), tmp_path / "bot.log"
-    )
-    process.start()
+    process = await start_for_broadcast(api, tmp_path, future_event_file, ids)
     try:
         admin = Participant(api, ADMIN, "en")
         _, summary = await compose(admin, T._("All registrants"), "Programme updated", timeout=30)
@@ -277,13 +283,8 @@ async def test_kill_9_while_messages_wait_for_their_turn_sends_them_once_after_r
     waiting for the rate limiter are not claimed, and go out once after the restart."""
     db_path = tmp_path / "bot.sqlite3"
     ids = list(range(40_001, 40_041))
-    await seed(db_path, ids)
     held, flooded = ids[3], ids[20]
-    api.set_rate_limits(30, None)
-    process = BotProcess(
-        bot_env(api, tmp_path, future_event_file, ADMIN_IDS=str(ADMIN)), tmp_path / "bot.log"
-    )
-    process.start()
+    process = await start_for_broadcast(api, tmp_path, future_event_file, ids)
     try:
         admin = Participant(api, ADMIN, "en")
         _, summary = await compose(admin, T._("All registrants"), "Room changed", timeout=30)
