@@ -136,6 +136,11 @@ class BotProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
+    def kill_if_running(self) -> None:
+        """For a test's `finally`: kill the bot if the test left it running."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
     async def terminate(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)

@@ -256,8 +256,7 @@ async def test_kill_9_in_the_middle_resumes_without_duplicates(api, tmp_path, fu
         report = await api.wait_for(is_report, chat_id=ADMIN, timeout=60)
         assert await process.terminate() == 0
     finally:
-        if process.proc and process.proc.poll() is None:
-            process.kill()
+        process.kill_if_running()
 
     got = {user_id: len(received(api, user_id)) for user_id in ids}
     assert set(got.values()) <= {0, 1}, process.log()
@@ -305,8 +304,7 @@ async def test_kill_9_while_messages_wait_for_their_turn_sends_them_once_after_r
         report = await api.wait_for(is_report, chat_id=ADMIN, timeout=60)
         assert await process.terminate() == 0
     finally:
-        if process.proc and process.proc.poll() is None:
-            process.kill()
+        process.kill_if_running()
 
     claimed = {u for u, (status, _) in at_kill.items() if status is DeliveryStatus.PENDING}
     # 16 deliveries were under way: the held one, the flooded one, and 14 waiting for the

@@ -43,8 +43,7 @@ async def test_kill_9_in_the_middle_of_a_burst_loses_nothing(api, tmp_path, futu
         assert all(STEP_2 in text_of(m) for m in replies), [text_of(m)[:40] for m in replies]
         assert await process.terminate() == 0
     finally:
-        if process.proc and process.proc.poll() is None:
-            process.kill()
+        process.kill_if_running()
 
     for user in users:
         step_2 = [m for m in api.messages_to(user.id) if STEP_2 in text_of(m)]

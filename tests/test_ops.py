@@ -205,8 +205,7 @@ async def test_logs_never_show_the_token_nor_personal_data_at_info(
             await register(api, 77, "Zoé Secretname", "zoe.private@example.org")
             assert await process.terminate() == 0
         finally:
-            if process.proc and process.proc.poll() is None:
-                process.kill()
+            process.kill_if_running()
     log = process.log()
     assert "Telegram request failed" in log and "getUpdates failed" in log  # errors logged
     assert REAL_LOOKING not in log and SECRET_PART not in log
@@ -249,8 +248,7 @@ async def test_sigterm_in_a_burst_exits_0_and_loses_nothing(api, tmp_path, futur
             await api.wait_for(lambda m: HELP in text_of(m), chat_id=user.id, timeout=30)
         assert await process.terminate() == 0, process.log()
     finally:
-        if process.proc and process.proc.poll() is None:
-            process.kill()
+        process.kill_if_running()
     for user in users:
         helps = [m for m in api.messages_to(user.id) if HELP in text_of(m)]
         assert len(helps) == 1, f"user {user.id} got /help answered {len(helps)} times"

@@ -374,8 +374,7 @@ async def test_a_notice_under_way_at_a_kill_is_recorded_interrupted_and_never_re
         await api.wait_for(lambda m: help_text in text_of(m), chat_id=leaving.id, timeout=30)
         assert await process.terminate() == 0
     finally:
-        if process.proc and process.proc.poll() is None:
-            process.kill()
+        process.kill_if_running()
 
     kind = await promoted_notice_kind(db_path, waiting.id)
     assert at_kill == {kind: ("pending", None)}, process.log()
@@ -427,8 +426,7 @@ async def test_a_notice_waiting_for_its_turn_at_a_kill_is_sent_once_after_restar
         )
         assert await process.terminate() == 0
     finally:
-        if process.proc and process.proc.poll() is None:
-            process.kill()
+        process.kill_if_running()
 
     kind = await promoted_notice_kind(db_path, waiting.id)
     assert at_kill == {broadcast.kind: ("pending", None)}, process.log()  # no notice claimed

@@ -182,8 +182,7 @@ async def test_run_bot_uses_the_webhook_when_webhook_url_is_set(api, tmp_path, f
         assert WELCOME in text_of(reply)
         assert await process.terminate() == 0, process.log()
     finally:
-        if process.proc and process.proc.poll() is None:
-            process.kill()
+        process.kill_if_running()
     assert "started (webhook" in process.log()
     assert SECRET not in process.log()
     assert api.stats["getUpdates"] == 0
