@@ -35,14 +35,6 @@ Bot = ExtBot[Any]  # with a rate limiter that understands BULK (bot.ratelimit)
 UNREACHABLE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was blocked")
 
 
-def _ambiguous(exc: TimedOut) -> bool:
-    """A read timeout: Telegram may have sent the message; retrying could send it twice.
-
-    `AnswerTimedOut` from the bot's transport; httpx's ReadTimeout under PTB's own transport.
-    """
-    return isinstance(exc, AnswerTimedOut) or type(exc.__cause__).__name__ == "ReadTimeout"
-
-
 async def deliver(
     bot: Bot,
     chat_id: int,
@@ -99,7 +91,7 @@ async def deliver(
             await sleep(retry_after_seconds(exc))
             continue
         except TimedOut as exc:
-            if _ambiguous(exc):
+            if isinstance(exc, AnswerTimedOut):  # it may have arrived: never sent again
                 return Delivery(DeliveryStatus.FAILED, "timed out (may have been delivered)")
             error: TelegramError = exc
         except NetworkError as exc:

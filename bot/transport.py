@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import urllib.request
 from functools import cache
 from typing import IO, Any
@@ -22,8 +21,6 @@ from urllib.parse import urlsplit
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
-
-log = logging.getLogger(__name__)
 
 JSON = "application/json"
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from telegram.ext import Application, BaseRateLimiter
+from telegram.ext import Application, BaseRateLimiter, ExtBot
 
 from bot.app import build_application
 from bot.config import Settings, settings_from
@@ -21,6 +21,7 @@ from bot.event import Event, load_event, write_rescheduled
 from bot.localapi import LocalBotApi
 from bot.runner import run_polling
 from bot.storage import Database
+from bot.transport import AiohttpRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:TEST-token-for-local-api"
@@ -37,6 +38,22 @@ write_event = write_rescheduled
 def future_event_file(tmp_path: Path) -> Path:
     start = (datetime.now(UTC) + timedelta(days=30)).replace(minute=30, second=0, microsecond=0)
     return write_event(tmp_path, start)
+
+
+async def direct_bot(
+    api: LocalBotApi, limiter: BaseRateLimiter | None, pool: int = 64, **timeouts: float
+) -> ExtBot:
+    """An initialised ExtBot on the bot's own transport, talking to the local server without
+    an Application (`limiter` None: no rate limiter). Shut it down at the end."""
+    bot = ExtBot(
+        TOKEN,
+        base_url=api.base_url,
+        request=AiohttpRequest(pool, **timeouts),
+        get_updates_request=AiohttpRequest(1),
+        rate_limiter=limiter,
+    )
+    await bot.initialize()
+    return bot
 
 
 @pytest.fixture

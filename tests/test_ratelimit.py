@@ -10,14 +10,12 @@ from datetime import timedelta
 
 import pytest
 from telegram.error import RetryAfter
-from telegram.ext import ExtBot
-from telegram.request import HTTPXRequest
 
 from bot.ratelimit import BULK, Pacer, PriorityRateLimiter, bulk_args
 from bot.sending import deliver
 from bot.services.fanout import Unclaimed
 from bot.storage.deliveries import DeliveryStatus
-from tests.conftest import TOKEN
+from tests.conftest import direct_bot
 
 # --- Pacer: decisions on a fake clock ---------------------------------------------------------
 
@@ -226,22 +224,9 @@ async def test_a_cancelled_waiter_leaves_the_queue():
 # --- against the local Bot API server ---------------------------------------------------------
 
 
-async def make_bot(
-    api, rate: float = 30, read_timeout: float = 5.0, chat_interval: float = 1.0
-) -> ExtBot:
-    bot = ExtBot(
-        TOKEN,
-        base_url=api.base_url,
-        request=HTTPXRequest(connection_pool_size=64, read_timeout=read_timeout),
-        rate_limiter=PriorityRateLimiter(rate=rate, chat_interval=chat_interval),
-    )
-    await bot.initialize()
-    return bot
-
-
 async def test_bulk_stays_under_the_servers_limit_and_replies_overtake(api):
     api.set_rate_limits(100, None)
-    bot = await make_bot(api, rate=100)
+    bot = await direct_bot(api, PriorityRateLimiter(rate=100))
     try:
         outcomes = []
 
@@ -263,7 +248,7 @@ async def test_bulk_stays_under_the_servers_limit_and_replies_overtake(api):
 
 
 async def test_deliver_claims_once_when_the_message_leaves(api):
-    bot = await make_bot(api, rate=1000, chat_interval=0.01)
+    bot = await direct_bot(api, PriorityRateLimiter(rate=1000, chat_interval=0.01))
     sent_before_claim: list[int] = []
 
     def calls_to(chat: int) -> int:
@@ -289,7 +274,8 @@ async def test_deliver_claims_once_when_the_message_leaves(api):
 
 
 async def test_deliver_outcomes(api):
-    bot = await make_bot(api, rate=1000, read_timeout=0.5, chat_interval=0.01)
+    limiter = PriorityRateLimiter(rate=1000, chat_interval=0.01)
+    bot = await direct_bot(api, limiter, read_timeout=0.5)
     try:
         api.block(2)
         blocked = await deliver(bot, 2, "hi")
