@@ -20,6 +20,8 @@ DEFAULT_DATABASE = ROOT / "data" / "bot.sqlite3"
 DEFAULT_EVENT_FILE = ROOT / "data" / "event.toml"
 TOKEN_RE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{5,100}$")
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: Users whose updates are handled at the same time (bot.polling); 1: strictly one by one.
+DEFAULT_UPDATE_CONCURRENCY = 16
 
 
 class ConfigError(Exception):
@@ -38,6 +40,7 @@ class Settings:
     webhook_listen: str
     webhook_port: int
     webhook_secret: str | None
+    update_concurrency: int = DEFAULT_UPDATE_CONCURRENCY
 
     @property
     def webhook(self) -> bool:
@@ -114,6 +117,12 @@ def settings_from(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         # Without it anyone who finds the URL could post forged updates to the bot.
         raise ConfigError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
 
+    concurrency_text = get("UPDATE_CONCURRENCY") or str(DEFAULT_UPDATE_CONCURRENCY)
+    if not concurrency_text.isdigit() or not 1 <= int(concurrency_text) <= 100:
+        raise ConfigError(
+            f"UPDATE_CONCURRENCY: expected a number from 1 to 100, got {concurrency_text!r}"
+        )
+
     return Settings(
         token=token,
         api_base_url=base_url,
@@ -125,4 +134,5 @@ def settings_from(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         webhook_listen=get("WEBHOOK_LISTEN") or "127.0.0.1",
         webhook_port=int(port_text),
         webhook_secret=secret,
+        update_concurrency=int(concurrency_text),
     )
