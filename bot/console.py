@@ -113,8 +113,8 @@ class Progress:
         self.last = -1
         self._changed = asyncio.Condition()
 
-    def poller(self, app: Application, db: Database) -> DurablePoller:
-        return _ReportingPoller(app, db, self)
+    def poller(self, app: Application, db: Database, concurrency: int) -> DurablePoller:
+        return _ReportingPoller(app, db, self, concurrency)
 
     async def mark(self, update_id: int) -> None:
         async with self._changed:
@@ -127,8 +127,10 @@ class Progress:
 
 
 class _ReportingPoller(DurablePoller):
-    def __init__(self, app: Application, db: Database, progress: Progress) -> None:
-        super().__init__(app, db)
+    def __init__(
+        self, app: Application, db: Database, progress: Progress, concurrency: int
+    ) -> None:
+        super().__init__(app, db, concurrency=concurrency)
         self.progress = progress
 
     async def handle(self, update: Update) -> None:

@@ -43,7 +43,7 @@ async def run_polling(
     stop: asyncio.Event | None = None,
     *,
     handle_signals: bool = True,
-    poller: Callable[[Application, Database], DurablePoller] = DurablePoller,
+    poller: Callable[[Application, Database, int], DurablePoller] = DurablePoller,
 ) -> None:
     """Poll until SIGTERM/SIGINT (or `stop`), finishing the update in hand, then shut down.
 
@@ -54,7 +54,8 @@ async def run_polling(
     try:
         async with started(app):
             log.info("Bot @%s started (long polling)", app.bot.username)
-            durable = poller(app, app.bot_data[SERVICES_KEY].db)
+            services = app.bot_data[SERVICES_KEY]
+            durable = poller(app, services.db, services.settings.update_concurrency)
             await durable.run(stop)
             log.info("Bot stopped after handling %d updates", durable.handled)
     finally:

@@ -230,12 +230,14 @@ async def test_a_rejected_token_stops_with_one_line(tmp_path, future_event_file)
 
 
 async def test_sigterm_in_a_burst_exits_0_and_loses_nothing(api, tmp_path, future_event_file):
-    process = BotProcess(bot_env(api, tmp_path, future_event_file), tmp_path / "bot.log")
+    # Two users at a time, so that the burst is still running when SIGTERM comes.
+    env = bot_env(api, tmp_path, future_event_file, UPDATE_CONCURRENCY="2")
+    process = BotProcess(env, tmp_path / "bot.log")
     process.start()
     users = [Participant(api, 5000 + i, "en") for i in range(12)]
     try:
         await users[0].say("/start", timeout=30)
-        api.delay("sendMessage", 0.1)  # a burst of 12 answers takes over a second
+        api.delay("sendMessage", 0.1)  # a burst of 12 answers takes over half a second
         for user in users:
             await api.send_text(user.id, "/help")
         await api.wait_for(lambda m: HELP in text_of(m), chat_id=users[2].id, timeout=30)
