@@ -1,13 +1,15 @@
 """Registration throughput: N users registering at once, the real bot against a bare echo bot.
 
     python -m bench.throughput [--users 500] [--rate 50] [--concurrency 256]
-                               [--bots unthrottled,echo,echo-aiohttp,echo-concurrent]
+                               [--bots unthrottled,unthrottled-sequential,echo,...]
 
 Bots (each a child process polling a fresh instance of the local server):
 
 * ``unthrottled``: ``run_bot.py`` with its own 30 requests/s limiter lifted
   (bench/unthrottled_bot.py): what the bot can process, the figure to compare with the echo
   bot, since the local server here has no rate limit;
+* ``unthrottled-sequential``: the same with ``UPDATE_CONCURRENCY=1``: one update at a time,
+  as the bot handled them before it handled different users side by side (bot/polling.py);
 * ``real``: ``run_bot.py`` as shipped; its limiter keeps every request to a chat under 30/s,
   as Telegram requires, so it is capped there (about 19 updates/s for this flow);
 * ``echo`` and ``echo-concurrent``: bench/echo_bot.py, a bare python-telegram-bot echo bot
@@ -202,6 +204,12 @@ async def measure(
 BOTS = {
     # name: (label, script, arguments, flow)
     "unthrottled": ("real bot, own 30/s limit lifted", "bench/unthrottled_bot.py", [], register),
+    "unthrottled-sequential": (
+        "real bot, own 30/s limit lifted, one update at a time (UPDATE_CONCURRENCY=1)",
+        "bench/unthrottled_bot.py",
+        ["1"],
+        register,
+    ),
     "real": ("real bot, as shipped (30 msg/s limit)", "run_bot.py", [], register),
     "echo": ("echo bot, sequential", "bench/echo_bot.py", [], echo_flow),
     "echo-concurrent": ("echo bot, concurrent_updates", "bench/echo_bot.py", None, echo_flow),
@@ -212,7 +220,7 @@ BOTS = {
         echo_flow,
     ),
 }
-DEFAULT_BOTS = "unthrottled,echo,echo-aiohttp,echo-concurrent"
+DEFAULT_BOTS = "unthrottled,unthrottled-sequential,echo,echo-aiohttp,echo-concurrent"
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -249,7 +257,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
     print("summary:")
     echo = results.get("echo")
-    for name in ("unthrottled", "real"):
+    for name in ("unthrottled", "unthrottled-sequential", "real"):
         if name not in results:
             continue
         real = results[name]
