@@ -334,7 +334,6 @@ def test_fuzzy_prefilter_agrees_with_difflib():
         assert {key for _, key in index.fuzzy.close(word, 0.75)} == expected
 
 
-
 def test_preload():
     preload()
     assert match_country("Deutschland", "en").code == "DE"

@@ -265,7 +265,6 @@ def test_index_is_cached():
     assert _index() is _index()
 
 
-
 def test_preload():
     preload()
     assert match_zone("Dakar", "en").zone == "Africa/Dakar"
