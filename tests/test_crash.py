@@ -88,9 +88,7 @@ async def test_kill_9_while_users_are_handled_side_by_side(api, tmp_path, future
     finally:
         process.kill_if_running()
 
-    counts = [
-        sum(1 for m in api.messages_to(user.id) if STEP_2 in text_of(m)) for user in users
-    ]
+    counts = [sum(1 for m in api.messages_to(user.id) if STEP_2 in text_of(m)) for user in users]
     assert sum(counts) - len(users) <= concurrency - 1, counts  # the held one was never sent
     assert max(counts) <= 2, counts
     assert api.pending_updates == 0
