@@ -21,7 +21,7 @@ DEFAULT_EVENT_FILE = ROOT / "data" / "event.toml"
 TOKEN_RE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{5,100}$")
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 #: Users whose updates are handled at the same time (bot.polling); 1: strictly one by one.
-DEFAULT_UPDATE_CONCURRENCY = 16
+DEFAULT_UPDATE_CONCURRENCY = 4
 
 
 class ConfigError(Exception):

@@ -16,6 +16,7 @@ def test_settings_defaults():
     assert s.database_path.name == "bot.sqlite3"
     assert s.event_file.name == "event.toml"
     assert not s.webhook
+    assert s.update_concurrency == 4
 
 
 @pytest.mark.parametrize(
