@@ -13,8 +13,10 @@ webhooks extra installs) does the same job with the same guarantee:
   and only then is 200 answered. A failure answers 500, so Telegram delivers it again;
 * an update whose id is not above the last handled one (a re-delivery after a crash between
   the commit and the answer) is acknowledged without being handled twice;
-* updates are handled one at a time, as in polling, and setWebhook asks Telegram for
-  `max_connections=1`, so it sends the next update only after our answer to this one.
+* updates are handled one at a time (polling handles different users side by side, but
+  Telegram does not promise one user's updates in order over several webhook connections),
+  and setWebhook asks Telegram for `max_connections=1`, so it sends the next update only
+  after our answer to this one.
 """
 
 from __future__ import annotations
