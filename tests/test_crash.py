@@ -26,18 +26,11 @@ async def test_kill_9_in_the_middle_of_a_burst_loses_nothing(api, tmp_path, futu
     # committed, the 8th in flight.
     env = bot_env(api, tmp_path, future_event_file, UPDATE_CONCURRENCY="1")
     process = BotProcess(env, tmp_path / "bot.log")
-    process.start()
     users = [Participant(api, 1000 + i, "en") for i in range(20)]
     try:
-        first = await asyncio.gather(*(u.say("/register", timeout=30) for u in users))
-        assert all(STEP_1 in text_of(m) for m in first), process.log()
-
-        # Hold the 8th answer in flight: the bot has fetched the whole burst, answered 7,
+        # The 8th answer held in flight: the bot has fetched the whole burst, answered 7,
         # and is waiting for Telegram when it is killed.
-        hold = api.hold("sendMessage", after=7)
-        for user in users:
-            await api.send_text(user.id, f"Participant {user.id}")
-        await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        hold = await names_with_the_8th_answer_held(api, process, users)
         process.kill()
         hold.release()
         assert answered_with(api, STEP_2) == 7
@@ -61,16 +54,9 @@ async def test_kill_9_while_users_are_handled_side_by_side(api, tmp_path, future
     concurrency = 4
     env = bot_env(api, tmp_path, future_event_file, UPDATE_CONCURRENCY=str(concurrency))
     process = BotProcess(env, tmp_path / "bot.log")
-    process.start()
     users = [Participant(api, 1100 + i, "en") for i in range(20)]
     try:
-        first = await asyncio.gather(*(u.say("/register", timeout=30) for u in users))
-        assert all(STEP_1 in text_of(m) for m in first), process.log()
-
-        hold = api.hold("sendMessage", after=7)
-        for user in users:
-            await api.send_text(user.id, f"Participant {user.id}")
-        await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        hold = await names_with_the_8th_answer_held(api, process, users)
         # The 12th answer needs a slot that a later update freed by committing.
         answers = itertools.count(1)
         await api.wait_for(lambda m: STEP_2 in text_of(m) and next(answers) == 12, timeout=30)
@@ -104,6 +90,19 @@ async def handled_record(path: Path) -> tuple[int, list[int]]:
         return last, json.loads(await meta.get(HANDLED_ABOVE_KEY) or "[]")
     finally:
         await db.close()
+
+
+async def names_with_the_8th_answer_held(api, process: BotProcess, users: list[Participant]):
+    """Start the bot, let every user reach step 1, then send every name with the bot's 8th
+    answer held unanswered; returns the hold once the bot is waiting on it."""
+    process.start()
+    first = await asyncio.gather(*(u.say("/register", timeout=30) for u in users))
+    assert all(STEP_1 in text_of(m) for m in first), process.log()
+    hold = api.hold("sendMessage", after=7)
+    for user in users:
+        await api.send_text(user.id, f"Participant {user.id}")
+    await asyncio.wait_for(hold.reached.wait(), timeout=30)
+    return hold
 
 
 def answered_with(api, text: str) -> int:
