@@ -74,9 +74,6 @@ class DurablePoller:
         self._above = {i for i in json.loads(above or "[]") if i > self._last}
         self._above_stored = bool(above and above != "[]")
 
-    def already_handled(self, update_id: int) -> bool:
-        return update_id <= self._last or update_id in self._above
-
     async def handle(self, update: Update) -> None:
         """Process one update, then persist its effects and mark it handled, atomically."""
         if not self._pending or self._pending[-1] < update.update_id:
