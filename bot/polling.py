@@ -9,9 +9,10 @@ handled, so every pending message is answered once.
 
 Concurrency: the updates of one fetched batch are grouped by user. Each user's updates run in
 their order, one at a time; different users' run side by side (at most `concurrency` at once),
-so one slow reply (an export, a chart, a chat held back by the rate limiter) no longer holds up
-everybody else, and the bot works while it waits for the Bot API. The next batch is fetched
-once this one is finished: Telegram's offset can only confirm a prefix of the updates.
+so within a batch one slow reply (a chat held back by the rate limiter, an upload) does not
+hold up the others, and the bot works while it waits for the Bot API. The next batch is fetched
+once this one is finished, since Telegram's offset can only confirm a prefix of the updates:
+what arrives meanwhile waits for the batch's slowest update.
 
 Commits: when an update has been handled, its user's conversation state and draft are written
 together with the record of handled updates, in one transaction. Commits are grouped: updates
