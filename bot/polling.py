@@ -59,7 +59,6 @@ class DurablePoller:
         self.handled = 0
         self._last = -1  # every update up to this id is handled and committed
         self._above: set[int] = set()  # committed ids above _last (a batch in progress)
-        self._above_stored = False  # whether HANDLED_ABOVE_KEY holds a non-empty list
         self._pending: deque[int] = deque()  # ids above _last in the order Telegram sent them
         self._uncommitted: set[int] = set()  # handled, waiting for a commit
         self._commit_lock = asyncio.Lock()
@@ -73,7 +72,6 @@ class DurablePoller:
         self._last = await self.last_handled()
         above = await self.meta.get(HANDLED_ABOVE_KEY)
         self._above = {i for i in json.loads(above or "[]") if i > self._last}
-        self._above_stored = bool(above and above != "[]")
 
     async def handle(self, update: Update) -> None:
         """Process one update, then persist its effects and mark it handled, atomically."""
@@ -100,12 +98,12 @@ class DurablePoller:
                     last, above = self._advanced(done)
                     if last != self._last:
                         await self.meta.set(LAST_UPDATE_KEY, str(last))
-                    if above or self._above_stored:
+                    if above != self._above:
                         await self.meta.set(HANDLED_ABOVE_KEY, json.dumps(sorted(above)))
             except BaseException:
                 self._uncommitted |= done  # not committed: nobody may take them as committed
                 raise
-            self._last, self._above, self._above_stored = last, above, bool(above)
+            self._last, self._above = last, above
             while self._pending and self._pending[0] <= last:
                 self._pending.popleft()
 
