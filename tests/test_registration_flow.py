@@ -8,6 +8,7 @@ from bot.i18n import I18n
 from bot.localapi.methods import NOT_MODIFIED
 from bot.storage import RegistrationRepo
 from tests.conftest import Participant
+from tests.test_broadcast import ADMIN, button, seed
 
 T = I18n()
 ERROR = "Sorry, something went wrong on our side. Please try again in a moment."
@@ -197,10 +198,13 @@ async def test_edits_are_never_commands_in_the_form_and_never_errors_elsewhere(a
     assert bot.app.user_data[1512]["registration"]["step"] == 1
     q = await user.say("Awa Diop")
     assert "Step 2 of 8" in text_of(q)
-    # After the form: an edit is just text, answered like any other.
+    # After the form, an edit is read by nobody: the person is told so.
     await user.say("/cancel")
     reply = await user.edit(user.last_said() - 2, "Awa Diop Ndiaye")
-    assert "/register" in text_of(reply)
+    assert text_of(reply) == T("en")._(
+        "Editing a message you have already sent changes nothing. To see your registration, "
+        "send /myregistration; for everything else, /help."
+    )
     assert no_error(api, 1512)
 
 
@@ -218,3 +222,29 @@ async def test_edits_in_the_ask_and_timezone_prompts_are_no_error(api, bot):
     assert "Nairobi" in text_of(done)
     assert t._("Step {step} of {total}").format(step=1, total=8) not in text_of(done)
     assert no_error(api, 1513)
+
+
+async def test_an_edited_broadcast_text_is_not_taken_for_the_next_language(
+    api, bots, future_event_file, tmp_path
+):
+    await seed(tmp_path / "bot.sqlite3", [301, 302, 303])  # one reader of each language
+    await bots.start(future_event_file, ADMIN_IDS=str(ADMIN))
+    t = T("en")
+    admin = Participant(api, ADMIN, "en")
+    menu = await admin.say("/broadcast")
+    step = await admin.tap(menu, button(menu, t._("All registrants")))
+    await admin.tap(step, t._("One text per language"))
+    await admin.say("Notice in English")
+    english = admin.last_said()
+    reply = await admin.edit(english, "Notice in English, corrected")
+    assert text_of(reply) == t._(
+        "An edited message changes nothing here. To correct a text, send /cancel and start "
+        "the broadcast again."
+    )
+    await admin.say("Avis en français")
+    preview = [await admin.say("Aviso en español")]
+    while not preview[-1].button_labels:
+        preview.append(await admin.next())
+    shown = [text_of(m) for m in preview]
+    assert {"Notice in English", "Avis en français", "Aviso en español"} <= set(shown)
+    assert no_error(api, ADMIN)
