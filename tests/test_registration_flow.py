@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup
+from telegram.error import BadRequest
 
 from bot.i18n import I18n
 from bot.localapi.methods import NOT_MODIFIED
 from bot.storage import RegistrationRepo
-from tests.conftest import Participant
+from tests.conftest import Participant, direct_bot
 from tests.test_broadcast import ADMIN, button, seed
 
 T = I18n()
@@ -248,3 +250,40 @@ async def test_an_edited_broadcast_text_is_not_taken_for_the_next_language(
     shown = [text_of(m) for m in preview]
     assert {"Notice in English", "Avis en français", "Aviso en español"} <= set(shown)
     assert no_error(api, ADMIN)
+
+
+# --- the local server edits like Telegram -----------------------------------------------------
+
+
+async def test_the_local_server_refuses_the_edits_telegram_refuses(api):
+    bot = await direct_bot(api, None)
+    try:
+        api.add_user(7)
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("A", callback_data="a")]])
+        sent = await bot.send_message(7, "Question", reply_markup=markup)
+        await api.send_text(7, "Answer")
+        refusals = {
+            "message is not modified": dict(text="Question", reply_markup=markup),
+            "message is too long": dict(text="x" * 4097),
+            "can't parse entities": dict(text="<b>open", parse_mode="HTML"),
+            "inline keyboard expected": dict(
+                text="Next", reply_markup=ReplyKeyboardMarkup([["A"]])
+            ),
+        }
+        for description, kwargs in refusals.items():
+            with pytest.raises(BadRequest, match=f"(?i){description}"):
+                await bot.edit_message_text(chat_id=7, message_id=sent.message_id, **kwargs)
+        with pytest.raises(BadRequest, match=r"(?i)message can't be edited"):  # the user's message
+            await bot.edit_message_text("Changed", chat_id=7, message_id=sent.message_id + 1)
+        document = await bot.send_document(7, b"BEGIN:VCALENDAR", filename="a.ics")
+        with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
+            await bot.edit_message_text("Text", chat_id=7, message_id=document.message_id)
+        # Same text, other buttons: a real change. Entities count: bold is not plain.
+        await bot.edit_message_text("Question", chat_id=7, message_id=sent.message_id)
+        edited = await bot.edit_message_text(
+            "<b>Question</b>", chat_id=7, message_id=sent.message_id, parse_mode="HTML"
+        )
+        assert edited.text == "Question" and edited.entities and edited.edit_date is not None
+        assert "reply_markup" not in api.message(7, sent.message_id)
+    finally:
+        await bot.shutdown()
