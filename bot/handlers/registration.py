@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DRAFT = "registration"
 STEPS = 8
+REFUSED_KEPT = 10
 
 
 class Step(IntEnum):
@@ -196,16 +197,18 @@ def _asked(update: Update, draft: dict[str, Any], step: Step, message_id: int) -
     """Record that `step` is now asked by message `message_id`.
 
     Asked again (a hint and the same question), the step keeps the ids of the messages it
-    refused in `draft["refused"]`: an edit of one of them is an answer to the current question
-    (see `edited`). Moving to another step forgets them.
+    refused in `draft["refused"]` (the last REFUSED_KEPT, so that a flood does not grow the
+    stored draft): an edit of one of them is an answer to the current question (see
+    `edited`). Moving to another step forgets them.
     """
     if draft.get("step") != int(step):
         draft["refused"] = []
     elif update.message is not None or update.edited_message is not None:
         refused = update.effective_message
         assert refused is not None
-        if refused.message_id not in draft.setdefault("refused", []):
-            draft["refused"].append(refused.message_id)
+        kept: list[int] = draft.get("refused", [])
+        if refused.message_id not in kept:
+            draft["refused"] = [*kept, refused.message_id][-REFUSED_KEPT:]
     draft["q"] = message_id
     draft["step"] = int(step)
 
