@@ -66,7 +66,6 @@ async def test_a_registration_costs_at_most_ten_requests(api, bot, variant):
     requests = chat_requests(api, 1500)
     # 9 answers (8 questions and the confirmation) and the calendar file: one request each.
     assert len(requests) <= BUDGET, requests
-    assert len(requests) == 10
     assert requests[-1] == "sendDocument"
     assert "editMessageReplyMarkup" not in requests
     pressed = 5 if variant == "tapped" else 0

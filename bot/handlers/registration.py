@@ -174,9 +174,12 @@ async def ask(
     Senegal") stays on top of it, so the person still sees what they chose; the summary at
     step 8 shows every answer.
 
-    A typed answer does not remove the keyboard of the question it answered (that would cost a
-    request per answer): a press on an earlier question is refused as expired, since only the
-    current step's buttons on the message in `draft["q"]` are taken (see `_button`).
+    Stale presses stay refused as expired: each step takes only its own `reg:<step>:` buttons
+    (a late or replayed press of an earlier step on the same, edited message is not one of
+    them), and only on the message in `draft["q"]` (see `_button`). A typed answer therefore
+    leaves the keyboard of the question it answered in place rather than spend a request on
+    removing it; editing that question into the next one instead would put the next question
+    above the typed answer.
     """
     t = await tr(update, ctx)
     draft = _draft(ctx)
