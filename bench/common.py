@@ -229,7 +229,9 @@ class CpuMeter:
 
 
 class Replies:
-    """New messages (sends, not edits) per chat, with O(1) waiting on the next one.
+    """What the bot sent per chat, with O(1) waiting on the next one: ``by_chat`` holds the new
+    messages (sends, not edits); ``answers_by_chat`` also the edits that change a message's
+    text (a form question turned into the next one), not those that only change buttons.
 
     The server's own ``next_message`` wakes every waiter on every message; with hundreds of
     simulated users that would make the load generator the bottleneck.
@@ -237,34 +239,48 @@ class Replies:
 
     def __init__(self, api: LocalBotApi) -> None:
         self.by_chat: dict[int, list[SentMessage]] = defaultdict(list)
-        self._waiters: dict[int, tuple[int, asyncio.Future[SentMessage]]] = {}
+        self.answers_by_chat: dict[int, list[SentMessage]] = defaultdict(list)
+        self._waiters: dict[tuple[int, bool], tuple[int, asyncio.Future[SentMessage]]] = {}
         api.add_listener(self._on_sent)
 
     def _on_sent(self, record: SentMessage) -> None:
-        if record.is_edit or record.chat_id is None:
+        if record.chat_id is None or record.method == "editMessageReplyMarkup":
             return
-        messages = self.by_chat[record.chat_id]
-        messages.append(record)
-        waiter = self._waiters.get(record.chat_id)
-        if waiter is not None and len(messages) > waiter[0] and not waiter[1].done():
-            waiter[1].set_result(messages[waiter[0]])
+        streams = [True] if record.is_edit else [False, True]
+        for answers in streams:
+            messages = self._stream(record.chat_id, answers)
+            messages.append(record)
+            waiter = self._waiters.get((record.chat_id, answers))
+            if waiter is not None and len(messages) > waiter[0] and not waiter[1].done():
+                waiter[1].set_result(messages[waiter[0]])
 
-    def mark(self, chat_id: int) -> int:
-        return len(self.by_chat[chat_id])
+    def _stream(self, chat_id: int, answers: bool) -> list[SentMessage]:
+        return (self.answers_by_chat if answers else self.by_chat)[chat_id]
 
-    async def after(self, chat_id: int, index: int, timeout: float = REPLY_TIMEOUT) -> SentMessage:
-        """The ``index``-th new message to ``chat_id`` (counting from 0), once it exists."""
-        messages = self.by_chat[chat_id]
+    def mark(self, chat_id: int, *, answers: bool = False) -> int:
+        return len(self._stream(chat_id, answers))
+
+    async def after(
+        self,
+        chat_id: int,
+        index: int,
+        timeout: float = REPLY_TIMEOUT,
+        *,
+        answers: bool = False,
+    ) -> SentMessage:
+        """The ``index``-th new message (with ``answers``: or text edit) to ``chat_id``
+        (counting from 0), once it exists."""
+        messages = self._stream(chat_id, answers)
         if len(messages) > index:
             return messages[index]
         future: asyncio.Future[SentMessage] = asyncio.get_running_loop().create_future()
-        self._waiters[chat_id] = (index, future)
+        self._waiters[(chat_id, answers)] = (index, future)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimeoutError(f"chat {chat_id}: no reply within {timeout:.0f} s") from None
         finally:
-            self._waiters.pop(chat_id, None)
+            self._waiters.pop((chat_id, answers), None)
 
 
 @dataclass
@@ -294,18 +310,21 @@ class User:
     def __post_init__(self) -> None:
         self.api.add_user(self.id, first_name=f"User{self.id}", language_code=self.lang)
 
-    async def _act(self, action: Callable[[], Awaitable[int]]) -> SentMessage:
+    async def _act(
+        self, action: Callable[[], Awaitable[int]], answers: bool = False
+    ) -> SentMessage:
         if self.think is not None:
             await self.think()
-        index = self.replies.mark(self.id)
+        index = self.replies.mark(self.id, answers=answers)
         sent_at = time.monotonic()
         await action()
-        reply = await self.replies.after(self.id, index)
+        reply = await self.replies.after(self.id, index, answers=answers)
         self.samples.append(Sample(self.id, sent_at, reply.at))
         return reply
 
-    async def say(self, text: str) -> SentMessage:
-        return await self._act(lambda: self.api.send_text(self.id, text))
+    async def say(self, text: str, *, answers: bool = False) -> SentMessage:
+        """Send ``text``; returns the next new message (``answers``: or text edit)."""
+        return await self._act(lambda: self.api.send_text(self.id, text), answers)
 
     def button(self, message: SentMessage, data_prefix: str) -> str:
         """The callback data of the first button of ``message`` starting with the prefix."""
@@ -315,9 +334,15 @@ class User:
                 return data
         raise LookupError(f"user {self.id}: no button {data_prefix!r} on {message.summary()}")
 
-    async def tap(self, message: SentMessage, data_prefix: str) -> SentMessage:
+    async def tap(
+        self, message: SentMessage, data_prefix: str, *, answers: bool = False
+    ) -> SentMessage:
+        """Press a button; returns the next new message (``answers``: or text edit, such as the
+        tapped question turned into the next one)."""
         data = self.button(message, data_prefix)
-        return await self._act(lambda: self.api.press_button(self.id, message.message_id, data))
+        return await self._act(
+            lambda: self.api.press_button(self.id, message.message_id, data), answers
+        )
 
     async def press(self, message: SentMessage, data_prefix: str) -> None:
         """Press a button without waiting for a new message (the bot may only edit)."""
@@ -331,27 +356,44 @@ LANGS = ("en", "fr", "es")
 REGISTRATION_UPDATES = 9
 
 
-async def register(user: User, steps: int = REGISTRATION_UPDATES) -> SentMessage:
-    """The eight-step form (5 typed answers, 4 button presses), or its first ``steps``
-    updates; returns the last reply (the confirmation after all nine)."""
-    actions: list[tuple[str, str]] = [
-        ("say", "/register"),
-        ("say", f"Participant {user.id}"),
-        ("say", f"p{user.id}@example.org"),
-        ("say", COUNTRY[user.lang]),
-        ("tap", "reg:org:skip"),
-        ("tap", "reg:aff:pes"),
-        ("say", "2"),  # French (interpretation), typed as a number
-        ("tap", "reg:consent:yes"),
-        ("tap", "reg:confirm:yes"),
-    ]
+TAPPED: list[tuple[str, str]] = [
+    ("say", "/register"),
+    ("say", "Participant {id}"),
+    ("say", "p{id}@example.org"),
+    ("say", "{country}"),
+    ("tap", "reg:org:skip"),
+    ("tap", "reg:aff:pes"),
+    ("say", "2"),  # French (interpretation), typed as a number
+    ("tap", "reg:consent:yes"),
+    ("tap", "reg:confirm:yes"),
+]
+#: The same answers, every one typed (the choices by number or word).
+TYPED: list[tuple[str, str]] = [
+    *TAPPED[:4],
+    ("say", "-"),
+    ("say", "1"),
+    ("say", "2"),
+    ("say", "yes"),
+    ("say", "1"),
+]
+
+
+async def register(
+    user: User, steps: int = REGISTRATION_UPDATES, actions: list[tuple[str, str]] = TAPPED
+) -> SentMessage:
+    """The eight-step form (by default 5 typed answers and 4 button presses), or its first
+    ``steps`` updates; returns the last answer (the confirmation after all nine).
+
+    A tapped answer may come back as a new message or as the tapped question edited into the
+    next one: both count as the answer."""
     reply: SentMessage | None = None
     for kind, value in actions[:steps]:
         if kind == "say":
-            reply = await user.say(value)
+            text = value.format(id=user.id, country=COUNTRY[user.lang])
+            reply = await user.say(text, answers=True)
         else:
             assert reply is not None
-            reply = await user.tap(reply, value)
+            reply = await user.tap(reply, value, answers=True)
     assert reply is not None
     return reply
 

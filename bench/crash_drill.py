@@ -146,14 +146,16 @@ class Participant:
         """The first message from ``index`` on that is the expected answer."""
         self.waiting_for = getattr(expected, "marker", "?")
         while True:
-            message = await self.drill.replies.after(self.user.id, index, REPLY_TIMEOUT)
+            message = await self.drill.replies.after(
+                self.user.id, index, REPLY_TIMEOUT, answers=True
+            )
             index += 1
             if expected(message):
                 return message
 
     async def say(self, value: str, expected: Callable[[SentMessage], bool]) -> SentMessage:
         await self.user.think()  # type: ignore[misc]
-        index = self.drill.replies.mark(self.user.id)
+        index = self.drill.replies.mark(self.user.id, answers=True)
         await self.drill.api.send_text(self.user.id, value)
         return await self._reply(index, expected)
 
@@ -165,7 +167,7 @@ class Participant:
         api = self.drill.api
         tries = 0
         while True:
-            index = self.drill.replies.mark(self.user.id)
+            index = self.drill.replies.mark(self.user.id, answers=True)
             update_id = await api.press_button(
                 self.user.id, question.message_id, self.user.button(question, prefix)
             )
@@ -197,7 +199,7 @@ class Participant:
                 raise TimeoutError
             question = next(
                 m
-                for m in reversed(self.drill.replies.by_chat[self.user.id])
+                for m in reversed(self.drill.replies.answers_by_chat[self.user.id])
                 if any(str(b.get("callback_data", "")).startswith(prefix) for b in m.buttons)
             )
 

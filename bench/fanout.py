@@ -72,9 +72,9 @@ async def chat(user: User, replies: Replies, done: asyncio.Event) -> None:
     """Register, then keep chatting until the fan-out is over."""
     confirmation = await register(user)
     if confirmation.method != "sendDocument":  # the calendar file follows the confirmation
-        index = replies.by_chat[user.id].index(confirmation)
+        index = replies.answers_by_chat[user.id].index(confirmation)
         with contextlib.suppress(TimeoutError):
-            await replies.after(user.id, index + 1, timeout=10)
+            await replies.after(user.id, index + 1, timeout=10, answers=True)
     commands = ("/help", "/myregistration", "/start")
     step = 0
     while not done.is_set():

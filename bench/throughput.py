@@ -28,11 +28,12 @@ For each bot two phases:
   at a given load below saturation, the figure the p99 < 50 ms target is about.
 
 The real bot does the full eight-step registration (9 updates, 5 typed answers and 4 button
-presses, as tests/test_participant.py does: 18 Bot API requests per registration); the echo
-bot gets 9 texts per user (9 requests). Reply latency is from the moment an update is queued
-at the server to the moment the server records the bot's next new message to that chat
-(edits and callback answers do not count as replies). Peak RSS is the bot process's VmHWM.
-CPU shares are of one core over the phase. Figures only; nothing is asserted.
+presses, as tests/test_participant.py does: 14 Bot API requests per registration, 10 to the
+chat and 4 answerCallbackQuery); the echo bot gets 9 texts per user (9 requests). Reply
+latency is from the moment an update is queued at the server to the moment the server
+records the bot's answer in that chat: a new message, or the tapped question edited into the
+next one (edits of buttons only and callback answers do not count). Peak RSS is the bot
+process's VmHWM. CPU shares are of one core over the phase. Figures only; nothing is asserted.
 """
 
 from __future__ import annotations

@@ -189,3 +189,21 @@ class Participant:
     async def tap(self, message, label: str, timeout: float = 10.0):
         await self.api.press_button(self.id, message.message_id, message.callback_data(label))
         return await self.next(timeout)
+
+    async def answer(self, message, label: str, timeout: float = 10.0):
+        """Tap a button of a form question; returns the bot's answer: the tapped message
+        turned into the next one (editMessageText), or a new message."""
+        await self.api.press_button(self.id, message.message_id, message.callback_data(label))
+        return await self.api.next_message(
+            self.id, timeout, predicate=lambda m: m.method != "editMessageReplyMarkup"
+        )
+
+    def last_said(self) -> int:
+        """The id of the latest message this user sent to the bot."""
+        mine = [m for m in self.api.chat_messages(self.id) if m["from"]["id"] == self.id]
+        return mine[-1]["message_id"]
+
+    async def edit(self, message_id: int, text: str, timeout: float = 10.0):
+        """Edit a message this user sent; returns the bot's next new message."""
+        await self.api.edit_user_message(self.id, message_id, text)
+        return await self.next(timeout)

@@ -18,7 +18,10 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["--users", "3", "--rate", "40", "--bots", "unthrottled,echo,echo-aiohttp"],
         ["updates/s", "reply latency", "/ echo bot (sequential) =", "on the same transport ="],
     ),
-    "burst": (["--users", "5", "--steps", "2"], ["completion:", "429 answered by the server"]),
+    "burst": (
+        ["--users", "5"],
+        ["-- typed", "registrations completed per second", "requests per registration: 10.00"],
+    ),
     "fanout": (
         ["--registrants", "20", "--chatters", "1", "--reminder-in", "1"],
         ["bulk messages delivered: 40 of 40", "messages/s", "interactive reply latency"],

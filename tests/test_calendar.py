@@ -135,8 +135,8 @@ async def test_confirmation_is_followed_by_the_calendar_file(api, bots, tmp_path
     await user.say("/register")
     for answer in ("Lucía Pérez", "lucia@example.org", "Colombia", "-", "1", "3"):
         q = await user.say(answer)
-    q = await user.tap(q, t._("Yes, I agree"))
-    confirmation = await user.tap(q, t._("Confirm"))
+    q = await user.answer(q, t._("Yes, I agree"))
+    confirmation = await user.answer(q, t._("Confirm"))
     assert t._("You are registered.") in confirmation.plain_text
     document = await user.next()
     assert document.method == "sendDocument" and document.filename == FILENAME

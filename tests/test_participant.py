@@ -58,12 +58,12 @@ async def register(user: Participant, lang: str, *, name: str = "Ana María Lóp
     q = await user.say(name)
     q = await user.say("ana@example.org")
     q = await user.say({"en": "Senegal", "fr": "Sénégal", "es": "Senegal"}[lang])
-    q = await user.tap(q, t._("Skip this question"))
-    q = await user.tap(q, "1. " + t._("Public Employment Service"))
+    q = await user.answer(q, t._("Skip this question"))
+    q = await user.answer(q, "1. " + t._("Public Employment Service"))
     q = await user.say("2")  # French (interpretation), typed as a number
-    q = await user.tap(q, t._("Yes, I agree"))
+    q = await user.answer(q, t._("Yes, I agree"))
     assert t._("Please check your details:") in text_of(q)
-    confirmation = await user.tap(q, t._("Confirm"))
+    confirmation = await user.answer(q, t._("Confirm"))
     assert (await user.next()).method == "sendDocument"  # the calendar file follows
     return confirmation
 
@@ -77,12 +77,18 @@ async def test_full_registration_in_each_language(api, bot, code, lang):
     assert t._("The access link will be sent to you here before the session.") in text_of(
         confirmation
     )
-    # The four buttons tapped were answered, each while the next message was being sent, and
-    # their keyboards removed (old buttons cannot be pressed again). The calendar file is sent
-    # after the last press is answered, so all four are done by now.
-    tapped = [m for m in api.messages_to(200) if m.method == "editMessageReplyMarkup"]
-    assert len(tapped) == 4 and all(api.message(200, m.message_id) for m in tapped)
-    assert all("reply_markup" not in api.message(200, m.message_id) for m in tapped)
+    # Each of the four buttons tapped was answered, and its message turned into what came next
+    # (one edit, no extra message), with the choice kept on top; the summary at step 8 became
+    # the confirmation, which repeats every answer. No keyboard is left on that message.
+    edits = [m for m in api.messages_to(200) if m.is_edit]
+    assert [m.method for m in edits] == ["editMessageText"] * 4
+    assert text_of(edits[0]).startswith("✓ " + t.label(t._("Organisation"), "—"))
+    label = t._("Public Employment Service")
+    assert text_of(edits[1]).startswith("✓ " + t.label(t._("Affiliation"), label))
+    assert text_of(edits[2]).startswith("✓ " + t._("Yes, I agree"))
+    assert t._("Please check your details:") in text_of(edits[2])
+    assert edits[3] is confirmation
+    assert "reply_markup" not in api.message(200, confirmation.message_id)
     assert len(api.callback_answers) == 4
     stored = await RegistrationRepo(bot.db).live(200)
     assert stored is not None and stored.status == "active"
@@ -150,7 +156,7 @@ async def test_bad_input_gets_a_clear_message_and_nothing_wrong_is_stored(api, b
     ).split("{")[0] in text_of(q)
     q = await user.say("Marocco")  # misspelt: suggested
     assert "Morocco" in q.button_labels
-    org_question = await user.tap(q, "Morocco")
+    org_question = await user.answer(q, "Morocco")
     q = await user.say("ANAPEC")
     q = await user.say("42")
     assert t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=9) in (
@@ -160,13 +166,13 @@ async def test_bad_input_gets_a_clear_message_and_nothing_wrong_is_stored(api, b
     await api.press_button(300, org_question.message_id, "reg:org:skip")
     q = await user.say("Jobseeker")
     await api.press_button(300, q.message_id, "reg:slang:xx", check=False)  # forged choice
-    q = await user.next()
+    q = await api.next_message(300, predicate=lambda m: m.message_id == q.message_id)
     assert t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=3) in (
         text_of(q)
     )
     q = await user.say("es")
     q = await user.say("Spanish (interpretation)")
-    q = await user.tap(q, t._("No"))
+    q = await user.answer(q, t._("No"))
     assert "nothing has been stored" in text_of(q)
     assert await RegistrationRepo(bot.db).all_for_user(300) == []
     expired = [a for a in api.callback_answers if "expired" in (a.get("text") or "")]

@@ -79,8 +79,8 @@ async def sign_up(user: Participant, lang: str, country: str):
     await user.say("/register")
     for answer in ("Awa Diop", "awa@example.org", country, "-", "1", "1"):
         q = await user.say(answer)
-    q = await user.tap(q, t._("Yes, I agree"))
-    confirmation = await user.tap(q, t._("Confirm"))
+    q = await user.answer(q, t._("Yes, I agree"))
+    confirmation = await user.answer(q, t._("Confirm"))
     document = await user.next()
     assert document.method == "sendDocument"
     return confirmation

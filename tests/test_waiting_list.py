@@ -174,8 +174,8 @@ async def sign_up(user: Participant, lang: str, country: str):
     await user.say("/register")
     for answer in ("Awa Diop", "awa@example.org", country, "-", "1", "1"):
         q = await user.say(answer)
-    q = await user.tap(q, t._("Yes, I agree"))
-    return await user.tap(q, t._("Confirm"))
+    q = await user.answer(q, t._("Yes, I agree"))
+    return await user.answer(q, t._("Confirm"))
 
 
 async def test_third_registrant_waits_and_is_promoted_in_their_language(api, bots, tmp_path):

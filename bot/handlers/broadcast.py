@@ -286,6 +286,20 @@ async def cancel(update: Update, ctx: BotContext) -> int:
 
 
 @admin_only
+async def edited(update: Update, ctx: BotContext) -> None:
+    """An edited message while writing a broadcast: not read, since it may be a text already
+    taken (an edit must not become the next language's text)."""
+    t = await tr(update, ctx)
+    await reply(
+        update,
+        t._(
+            "An edited message changes nothing here. To correct a text, send /cancel and start "
+            "the broadcast again."
+        ),
+    )
+
+
+@admin_only
 async def unexpected(update: Update, ctx: BotContext) -> None:
     """Anything else while writing a broadcast: say what is expected."""
     t = await tr(update, ctx)
@@ -356,10 +370,15 @@ def _conversation() -> ConversationHandler:
         states={
             Step.AUDIENCE: [CallbackQueryHandler(got_audience, pattern=r"^bc:aud:")],
             Step.MODE: [CallbackQueryHandler(got_mode, pattern=r"^bc:mode:")],
-            Step.TEXT: [MessageHandler(filters.TEXT & ~filters.COMMAND, got_text)],
+            Step.TEXT: [
+                MessageHandler(
+                    filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, got_text
+                )
+            ],
             Step.CONFIRM: [CallbackQueryHandler(send_now, pattern=r"^bc:send$")],
         },
         fallbacks=[
+            MessageHandler(filters.UpdateType.EDITED_MESSAGE, edited),
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(cancel, pattern=r"^bc:cancel$"),
             CallbackQueryHandler(stale_button, pattern=r"^bc:"),

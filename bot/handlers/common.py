@@ -9,7 +9,14 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update, User
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackContext, ConversationHandler, ExtBot
 from telegram.warnings import PTBUserWarning
@@ -86,6 +93,35 @@ async def acknowledge(query: CallbackQuery, *, remove_keyboard: bool = False) ->
 async def _refusal_ignored(request: Awaitable[object]) -> None:
     with contextlib.suppress(BadRequest):
         await request
+
+
+async def answer_in_place(
+    update: Update, query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> int:
+    """Answer the press `query` and turn its message into `text` with `markup` (one edit, in
+    parallel with the answer); returns the id of the message that now shows `text`.
+
+    "Message is not modified" means it already shows `text` (a press handled again after a
+    crash): done. A message that cannot be edited (deleted by the user, inaccessible) gets
+    `text` as a new message instead.
+    """
+    message = query.message
+    if not isinstance(message, Message):
+        await acknowledge(query)
+        return await reply(update, text, markup)
+
+    async def edit() -> int | None:
+        try:
+            await message.edit_text(text, reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                return None
+        return message.message_id
+
+    edited, _ = await asyncio.gather(edit(), acknowledge(query))
+    if edited is None:
+        return await reply(update, text, markup)
+    return edited
 
 
 def is_admin(ctx: BotContext, user: User | None) -> bool:

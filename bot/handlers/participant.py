@@ -159,6 +159,19 @@ async def plain_text(update: Update, ctx: BotContext) -> None:
     )
 
 
+async def edited_elsewhere(update: Update, ctx: BotContext) -> None:
+    """A message edited outside any conversation: nothing reads it again, so say so (the
+    registration form handles its own edits)."""
+    t = await tr(update, ctx)
+    await reply(
+        update,
+        t._(
+            "Editing a message you have already sent changes nothing. To see your registration, "
+            "send /myregistration; for everything else, /help."
+        ),
+    )
+
+
 async def nothing_to_cancel(update: Update, ctx: BotContext) -> None:
     t = await tr(update, ctx)
     await reply(update, t._("There is nothing to cancel."))
@@ -183,6 +196,7 @@ def register(app: Application) -> None:
 def register_catch_alls(app: Application) -> None:
     """Last handlers: anything no feature took."""
     private = filters.ChatType.PRIVATE
+    app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, edited_elsewhere))
     app.add_handler(MessageHandler(private & filters.COMMAND, unknown_command))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, plain_text))
     app.add_handler(CallbackQueryHandler(answer_expired))

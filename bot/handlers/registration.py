@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from enum import IntEnum
+from html import escape
 from typing import Any, TypeVar
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
@@ -26,13 +27,20 @@ from bot.handlers.common import (
     acknowledge,
     add_conversation,
     answer_expired,
+    answer_in_place,
     keyboard,
     reply,
     tr,
 )
 from bot.handlers.my_registration import show_registration
-from bot.i18n import LANGUAGES, Translator
-from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, Choice, match_choice
+from bot.i18n import LANGUAGES, N_, Translator
+from bot.services.choices import (
+    AFFILIATIONS,
+    SESSION_LANGUAGES,
+    Choice,
+    label,
+    match_choice,
+)
 from bot.services.registration import RegistrationClosed
 from bot.services.timezone import zone_choices
 from bot.services.validation import (
@@ -48,6 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DRAFT = "registration"
 STEPS = 8
+REFUSED_KEPT = 10
 
 
 class Step(IntEnum):
@@ -140,7 +149,7 @@ def _data(draft: dict[str, Any]) -> RegistrationData:
 async def _answering(pressed: CallbackQuery | None, sending: Awaitable[T]) -> T:
     """Await `sending`; meanwhile answer the button `pressed`, if any, and remove its keyboard.
 
-    In parallel rather than first: the user sees the next question one round trip sooner.
+    In parallel rather than first: the user sees the next message one round trip sooner.
     """
     if pressed is None:
         return await sending
@@ -155,18 +164,72 @@ async def ask(
     prefix: str = "",
     *,
     pressed: CallbackQuery | None = None,
+    answered: str = "",
 ) -> Step:
-    """Send the question of `step` (after an optional hint) and remember its message.
+    """Ask the question of `step` (after an optional hint) and remember its message.
 
-    `pressed`: the button that answered the previous question, acknowledged meanwhile.
+    After a typed answer the question is a new message. After a button press (`pressed`) the
+    message of that button becomes the question, in one edit: a registration then costs one
+    request per answer, tapped or typed. `answered` (what the button said, e.g. "Country:
+    Senegal") stays on top of it, so the person still sees what they chose; the summary at
+    step 8 shows every answer.
+
+    Stale presses stay refused as expired: each step takes only its own `reg:<step>:` buttons
+    (a late or replayed press of an earlier step on the same, edited message is not one of
+    them), and only on the message in `draft["q"]` (see `_button`). A typed answer therefore
+    leaves the keyboard of the question it answered in place rather than spend a request on
+    removing it; editing that question into the next one instead would put the next question
+    above the typed answer.
     """
     t = await tr(update, ctx)
     draft = _draft(ctx)
     text, markup = _question(t, step, draft)
-    sending = reply(update, f"{prefix}\n\n{text}" if prefix else text, markup)
-    draft["q"] = await _answering(pressed, sending)
-    draft["step"] = int(step)
+    if prefix:
+        text = f"{prefix}\n\n{text}"
+    if pressed is None:
+        message_id = await reply(update, text, markup)
+    else:
+        if answered:
+            text = f"✓ {answered}\n\n{text}"
+        message_id = await answer_in_place(update, pressed, text, markup)
+    _asked(update, draft, step, message_id)
     return step
+
+
+def _asked(update: Update, draft: dict[str, Any], step: Step, message_id: int) -> None:
+    """Record that `step` is now asked by message `message_id`.
+
+    Asked again (a hint and the same question), the step keeps the ids of the messages it
+    refused in `draft["refused"]` (the last REFUSED_KEPT, so that a flood does not grow the
+    stored draft): an edit of one of them is an answer to the current question (see
+    `edited`). Moving to another step forgets them.
+    """
+    if draft.get("step") != int(step):
+        draft["refused"] = []
+    elif update.message is not None or update.edited_message is not None:
+        refused = update.effective_message
+        assert refused is not None
+        kept: list[int] = draft.get("refused", [])
+        if refused.message_id not in kept:
+            draft["refused"] = [*kept, refused.message_id][-REFUSED_KEPT:]
+    draft["q"] = message_id
+    draft["step"] = int(step)
+
+
+async def _say(update: Update, pressed: CallbackQuery | None, text: str) -> None:
+    """`text` as the answer to a typed message (a new message) or to the button `pressed` (its
+    message becomes `text`: the summary turns into the confirmation, which repeats it)."""
+    if pressed is None:
+        await reply(update, text)
+    else:
+        await answer_in_place(update, pressed, text)
+
+
+def _answer_text(update: Update) -> str:
+    """The text of a typed answer: a new message, or an edit that counts as one (`edited`)."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    return message.text
 
 
 def _current_step(ctx: BotContext) -> Step:
@@ -216,9 +279,8 @@ async def begin(update: Update, ctx: BotContext) -> int:
 
 
 async def got_name(update: Update, ctx: BotContext) -> Step:
-    assert update.message is not None and update.message.text is not None
     t = await tr(update, ctx)
-    name = clean_text(update.message.text)
+    name = clean_text(_answer_text(update))
     if not name:
         return await ask(update, ctx, Step.NAME, t._("Please type your name."))
     if len(name) > NAME_MAX:
@@ -229,9 +291,8 @@ async def got_name(update: Update, ctx: BotContext) -> Step:
 
 
 async def got_email(update: Update, ctx: BotContext) -> Step:
-    assert update.message is not None and update.message.text is not None
     t = await tr(update, ctx)
-    email = normalise_email(clean_text(update.message.text))
+    email = normalise_email(clean_text(_answer_text(update)))
     if email is None:
         hint = t._(
             "This does not look like a valid email address. Please check it and type it again, "
@@ -243,9 +304,8 @@ async def got_email(update: Update, ctx: BotContext) -> Step:
 
 
 async def got_country_text(update: Update, ctx: BotContext) -> Step:
-    assert update.message is not None and update.message.text is not None
     t = await tr(update, ctx)
-    match = match_country(clean_text(update.message.text), t.lang)
+    match = match_country(clean_text(_answer_text(update)), t.lang)
     if match.code is not None:
         return await _country_chosen(update, ctx, match.code)
     draft = _draft(ctx)
@@ -257,7 +317,7 @@ async def got_country_text(update: Update, ctx: BotContext) -> Step:
         markup = keyboard(
             [[(country_name(code, t.lang), f"reg:country:{code}")] for code in match.suggestions]
         )
-        draft["q"] = await reply(update, text, markup)
+        _asked(update, draft, Step.COUNTRY, await reply(update, text, markup))
         return Step.COUNTRY
     hint = t._(
         "I could not find this country. Please type its full name, for example: {example}"
@@ -276,13 +336,14 @@ async def _country_chosen(
     update: Update, ctx: BotContext, code: str, pressed: CallbackQuery | None = None
 ) -> Step:
     _draft(ctx)["country"] = code
-    return await ask(update, ctx, Step.ORGANISATION, pressed=pressed)
+    t = await tr(update, ctx)
+    answered = t.label(t._("Country"), escape(country_name(code, t.lang)))
+    return await ask(update, ctx, Step.ORGANISATION, pressed=pressed, answered=answered)
 
 
 async def got_organisation(update: Update, ctx: BotContext) -> Step:
-    assert update.message is not None and update.message.text is not None
     t = await tr(update, ctx)
-    text = clean_text(update.message.text)
+    text = clean_text(_answer_text(update))
     skip_words = {fold(ctx.services.i18n(lang)._("Skip this question")) for lang in LANGUAGES}
     # Only punctuation ("-", "—", ".") also means no organisation.
     if not fold(text) or fold(text) in skip_words | {"skip", "passer", "omitir", "none"}:
@@ -299,34 +360,43 @@ async def skip_organisation(update: Update, ctx: BotContext) -> Step | None:
     if await _button(update, ctx) is None:
         return None
     _draft(ctx)["org"] = None
-    return await ask(update, ctx, Step.AFFILIATION, pressed=update.callback_query)
+    t = await tr(update, ctx)
+    answered = t.label(t._("Organisation"), "—")
+    return await ask(
+        update, ctx, Step.AFFILIATION, pressed=update.callback_query, answered=answered
+    )
 
 
 async def _choose(
     update: Update,
     ctx: BotContext,
     key: str | None,
-    field: str,
+    field: tuple[str, str],
     step: Step,
     choices: tuple[Choice, ...],
     pressed: CallbackQuery | None = None,
 ) -> Step | None:
+    t = await tr(update, ctx)
     if key is None or key not in dict(choices):
-        t = await tr(update, ctx)
         hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(
             n=len(choices)
         )
         return await ask(update, ctx, step, hint, pressed=pressed)
-    _draft(ctx)[field] = key
-    return await ask(update, ctx, Step(step + 1), pressed=pressed)
+    name, title = field
+    _draft(ctx)[name] = key
+    answered = t.label(t._(title), escape(t._(label(choices, key))))
+    return await ask(update, ctx, Step(step + 1), pressed=pressed, answered=answered)
 
 
-def _choice_handlers(field: str, step: Step, choices: tuple[Choice, ...]) -> tuple[Any, Any]:
-    """The typed-answer and button handlers of a step that is a choice among `choices`."""
+def _choice_handlers(
+    field: tuple[str, str], step: Step, choices: tuple[Choice, ...]
+) -> tuple[Any, Any]:
+    """The typed-answer and button handlers of a step that is a choice among `choices`;
+    `field`: the draft key and the msgid of its label in the summary."""
 
     async def typed(update: Update, ctx: BotContext) -> Step | None:
-        assert update.message is not None and update.message.text is not None
-        key = _typed_choice(ctx, update.message.text, choices)
+        text = _answer_text(update)
+        key = _typed_choice(ctx, text, choices)
         return await _choose(update, ctx, key, field, step, choices)
 
     async def tapped(update: Update, ctx: BotContext) -> Step | None:
@@ -349,7 +419,7 @@ async def _consent(
 ) -> int | None:
     t = await tr(update, ctx)
     if answer == "yes":
-        return await ask(update, ctx, Step.CONFIRM, pressed=pressed)
+        return await ask(update, ctx, Step.CONFIRM, pressed=pressed, answered=t._("Yes, I agree"))
     if answer == "no":
         assert ctx.user_data is not None
         ctx.user_data.pop(DRAFT, None)
@@ -357,15 +427,14 @@ async def _consent(
             "Without your consent we cannot register you, and nothing has been stored. "
             "You can start again at any time with /register."
         )
-        await _answering(pressed, reply(update, text))
+        await _say(update, pressed, text)
         return ConversationHandler.END
     hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=2)
     return await ask(update, ctx, Step.CONSENT, hint, pressed=pressed)
 
 
 async def got_consent_text(update: Update, ctx: BotContext) -> int | None:
-    assert update.message is not None and update.message.text is not None
-    text = fold(update.message.text)
+    text = fold(_answer_text(update))
     answer = _typed_choice(ctx, text, YES_NO)
     if answer is None:
         answer = "yes" if text in _YES_WORDS else "no" if text in _NO_WORDS else None
@@ -386,7 +455,7 @@ async def _confirm(
     if answer == "restart":
         assert ctx.user_data is not None
         ctx.user_data[DRAFT] = {}
-        return await ask(update, ctx, Step.NAME, pressed=pressed)
+        return await ask(update, ctx, Step.NAME, pressed=pressed, answered=t._("Start over"))
     if answer != "yes":
         hint = t._("Please tap one of the buttons or type its number (1 to {n}).").format(n=2)
         return await ask(update, ctx, Step.CONFIRM, hint, pressed=pressed)
@@ -397,7 +466,7 @@ async def _confirm(
         signup = await services.registrations.register(user.id, _data(_draft(ctx)), t.lang)
     except RegistrationClosed:
         ctx.user_data.pop(DRAFT, None)
-        await _answering(pressed, reply(update, views.closed(t, services.event, services.clock())))
+        await _say(update, pressed, views.closed(t, services.event, services.clock()))
         return ConversationHandler.END
     ctx.user_data.pop(DRAFT, None)
     if not signup.created:
@@ -408,7 +477,7 @@ async def _confirm(
     zone = record.timezone if record else None
     registration = signup.registration
     confirmation = views.confirmation(t, services.event, registration, signup.position, zone)
-    await _answering(pressed, reply(update, confirmation))
+    await _say(update, pressed, confirmation)
     if registration.status == "active":
         await schedule.send_calendar(ctx.bot, services, t, user.id, registration.status)
     if zone is None and len(zone_choices(registration.data.country, services.event.start)) > 1:
@@ -419,8 +488,7 @@ async def _confirm(
 
 
 async def got_confirm_text(update: Update, ctx: BotContext) -> int | None:
-    assert update.message is not None and update.message.text is not None
-    return await _confirm(update, ctx, _typed_choice(ctx, update.message.text, CONFIRM_RESTART))
+    return await _confirm(update, ctx, _typed_choice(ctx, _answer_text(update), CONFIRM_RESTART))
 
 
 async def got_confirm_button(update: Update, ctx: BotContext) -> int | None:
@@ -466,11 +534,58 @@ async def stale_button(update: Update, ctx: BotContext) -> None:
     await answer_expired(update, ctx)
 
 
+_affiliation = _choice_handlers(("aff", N_("Affiliation")), Step.AFFILIATION, AFFILIATIONS)
+_session_language = _choice_handlers(
+    ("slang", N_("Session language")), Step.SESSION_LANGUAGE, SESSION_LANGUAGES
+)
+#: Per step: the handler of a typed answer, and the handler and callback prefix of its buttons.
+STEP_HANDLERS: dict[Step, tuple[Any, Any, str]] = {
+    Step.NAME: (got_name, None, ""),
+    Step.EMAIL: (got_email, None, ""),
+    Step.COUNTRY: (got_country_text, got_country_button, "country"),
+    Step.ORGANISATION: (got_organisation, skip_organisation, "org"),
+    Step.AFFILIATION: (*_affiliation, "aff"),
+    Step.SESSION_LANGUAGE: (*_session_language, "slang"),
+    Step.CONSENT: (got_consent_text, got_consent_button, "consent"),
+    Step.CONFIRM: (got_confirm_text, got_confirm_button, "confirm"),
+}
+
+
+async def edited(update: Update, ctx: BotContext) -> int | None:
+    """A message edited in the middle of the form: never an error, and never a command.
+
+    The edit is the answer to the current question when it changes a message this step
+    refused (an invalid answer, asked again below it): the new text is answered as if sent
+    anew. Any other edit changes nothing and gets a short hint: most often the accepted answer
+    to an earlier step (the bot is already at a later question, so that answer counted as
+    typed), or a message from before the form. Every answer shows at step 8, where "Start
+    over" corrects them.
+    """
+    message = update.edited_message
+    step = _current_step(ctx)
+    if (
+        message is not None
+        and message.text
+        and not message.text.startswith("/")
+        and message.message_id in _draft(ctx).get("refused", ())
+    ):
+        typed: Any = STEP_HANDLERS[step][0]
+        return await typed(update, ctx)
+    t = await tr(update, ctx)
+    hint = t._(
+        "Editing a message you have already sent does not change your answer. You will see "
+        "all your answers at the last step, where “{button}” lets you correct them."
+    ).format(button=t._("Start over"))
+    await reply(update, hint)
+    return None
+
+
 def _conversation() -> ConversationHandler:
     private = filters.ChatType.PRIVATE
-    text = filters.TEXT & ~filters.COMMAND
+    # New messages only: an edit goes to `edited`.
+    text = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
 
-    def step(on_text: Any, on_button: Any = None, prefix: str = "") -> list[Any]:
+    def step(on_text: Any, on_button: Any, prefix: str) -> list[Any]:
         handlers: list[Any] = [MessageHandler(text, on_text)]
         if on_button is not None:
             handlers.append(CallbackQueryHandler(on_button, pattern=rf"^reg:{prefix}:"))
@@ -481,21 +596,9 @@ def _conversation() -> ConversationHandler:
             CommandHandler("register", begin, private),
             CallbackQueryHandler(begin, pattern=r"^menu:register$"),
         ],
-        states={
-            Step.NAME: step(got_name),
-            Step.EMAIL: step(got_email),
-            Step.COUNTRY: step(got_country_text, got_country_button, "country"),
-            Step.ORGANISATION: step(got_organisation, skip_organisation, "org"),
-            Step.AFFILIATION: step(
-                *_choice_handlers("aff", Step.AFFILIATION, AFFILIATIONS), "aff"
-            ),
-            Step.SESSION_LANGUAGE: step(
-                *_choice_handlers("slang", Step.SESSION_LANGUAGE, SESSION_LANGUAGES), "slang"
-            ),
-            Step.CONSENT: step(got_consent_text, got_consent_button, "consent"),
-            Step.CONFIRM: step(got_confirm_text, got_confirm_button, "confirm"),
-        },
+        states={key: step(*handlers) for key, handlers in STEP_HANDLERS.items()},
         fallbacks=[
+            MessageHandler(filters.UpdateType.EDITED_MESSAGE, edited),
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(stale_button, pattern=r"^(reg:|menu:register$)"),
             # /help, /event and /language still work in the middle of the form.

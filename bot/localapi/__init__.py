@@ -12,6 +12,7 @@ or standalone: ``python -m bot.localapi --port 8081`` and run the bot with
 ``TELEGRAM_API_BASE_URL=http://127.0.0.1:8081/bot``.
 
 * users: ``add_user``, ``send_text``/``send_sticker``/``send_photo``/``send_user_message``,
+  ``edit_user_message``,
   ``press_button``/``press_button_by_text`` (coroutines), ``queue_update`` (sync);
 * records: ``sent``, ``calls``, ``callback_answers``, ``webhook_deliveries``, ``stats``,
   ``messages_to``, ``message`` (current state), ``commands``;

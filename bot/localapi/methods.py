@@ -55,6 +55,14 @@ def _check_markup(markup: Any) -> JSON | None:
     return markup
 
 
+def _check_edit_markup(markup: Any) -> JSON | None:
+    """``reply_markup`` of an edit: Telegram takes an inline keyboard there, nothing else."""
+    checked = _check_markup(markup)
+    if checked is not None and "inline_keyboard" not in checked:
+        raise ApiError(400, "Bad Request: inline keyboard expected")
+    return checked
+
+
 def _inline(markup: JSON | None) -> JSON | None:
     """The part of a markup Telegram echoes in the Message (inline keyboards only)."""
     return markup if markup and "inline_keyboard" in markup else None
@@ -237,7 +245,7 @@ class BotMethods(ChatStore):
     @api_method("editMessageText", sends=True)
     async def _edit_message_text(self, req: Req) -> Any:
         raw, plain, entities = self._formatted(req, "text", 4096, required=True)
-        markup = _check_markup(req.get("reply_markup"))
+        markup = _check_edit_markup(req.get("reply_markup"))
         record = SentMessage("editMessageText", None, text=raw, plain_text=plain)
         record.entities, record.reply_markup = entities, markup
         if req.get("inline_message_id") is None:
@@ -251,7 +259,7 @@ class BotMethods(ChatStore):
     @api_method("editMessageCaption", sends=True)
     async def _edit_message_caption(self, req: Req) -> Any:
         raw, plain, entities = self._formatted(req, "caption", 1024, required=False)
-        markup = _check_markup(req.get("reply_markup"))
+        markup = _check_edit_markup(req.get("reply_markup"))
         record = SentMessage("editMessageCaption", None, caption=raw, plain_text=plain)
         record.entities, record.reply_markup = entities, markup
         changes = {"caption": plain, "caption_entities": entities, "reply_markup": _inline(markup)}
@@ -259,7 +267,7 @@ class BotMethods(ChatStore):
 
     @api_method("editMessageReplyMarkup", sends=True)
     async def _edit_message_reply_markup(self, req: Req) -> Any:
-        markup = _check_markup(req.get("reply_markup"))
+        markup = _check_edit_markup(req.get("reply_markup"))
         record = SentMessage("editMessageReplyMarkup", None, reply_markup=markup)
         return self._edit(req, {"reply_markup": _inline(markup)}, record)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +154,31 @@ class Updates(ChatStore):
         if entities := command_entities(text):
             content["entities"] = entities
         return await self.send_user_message(user_id, content, chat_id, chat_type)
+
+    async def edit_user_message(
+        self, user_id: int, message_id: int, text: str, chat_id: int | None = None
+    ) -> int:
+        """The user edits the text of a message they sent: the stored message changes and an
+        ``edited_message`` update (the whole message as it now is, with ``edit_date``) is
+        queued. Returns the update_id.
+
+        As in Telegram, only the sender may edit, only a text message, and only to a new text
+        (LookupError/ValueError otherwise).
+        """
+        chat = user_id if chat_id is None else chat_id
+        stored = self._messages.get(chat, {}).get(message_id)
+        if stored is None or stored["from"].get("id") != user_id:
+            raise LookupError(f"user {user_id} sent no message {message_id} in chat {chat}")
+        if "text" not in stored:
+            raise ValueError(f"message {message_id} in chat {chat} has no text to edit")
+        if not text or text == stored["text"]:
+            raise ValueError("the new text must be non-empty and differ from the current one")
+        stored["text"] = text
+        stored.pop("entities", None)
+        if entities := command_entities(text):
+            stored["entities"] = entities
+        stored["edit_date"] = max(int(time.time()), stored["date"])
+        return self.queue_update({"edited_message": copy.deepcopy(stored)})
 
     async def send_sticker(
         self, user_id: int, chat_id: int | None = None, emoji: str = "👍"
