@@ -18,7 +18,7 @@ from bot.handlers.common import SERVICES_KEY, BotContext
 from bot.sending import Outbox
 from bot.services import Services
 from bot.services.fanout import Claim, Delivery
-from bot.services.reminders import Action, ReminderInfo
+from bot.services.reminders import KIND_PREFIX, Action, ReminderInfo
 from bot.storage.deliveries import Recipient
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,15 @@ async def send_reminder(ctx: BotContext) -> None:
 
 
 async def schedule(app: Application) -> None:
-    """At start-up (post_init): one job per reminder still to send; late ones run at once."""
+    """At start-up (post_init), and when the session is moved: one job per reminder still to
+    send for the time in force; late ones run at once."""
     services: Services = app.bot_data[SERVICES_KEY]
     job_queue = app.job_queue
     assert job_queue is not None, "python-telegram-bot[job-queue] is required"
-    for plan in await services.reminders.recover():
-        for job in job_queue.get_jobs_by_name(plan.kind):
+    for job in job_queue.jobs():  # all of them: a moved session has other kinds
+        if job.name and job.name.startswith(KIND_PREFIX):
             job.schedule_removal()
+    for plan in await services.reminders.recover():
         if plan.action is Action.SKIP:
             continue
         delay = timedelta(0)
