@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -260,3 +261,186 @@ async def test_reminders_follow_the_new_time_once(api, bots, tmp_path):
     assert await repo.statuses("reminder:1h") == {}
     assert len(await repo.statuses(f"reminder:1d{suffix}")) == 2
     assert len(await repo.statuses("reminder:1d")) == 2
+
+
+async def test_non_admins_and_groups_are_refused(api, bots, tmp_path):
+    bot = await bots.start(write_event(tmp_path, future_start()), ADMIN_IDS=str(ADMIN))
+    user = Participant(api, 77, "en")
+    answer = await user.say("/edit")
+    assert text_of(answer) == T("en")._(UNKNOWN)
+    for data in ("ed:f:capacity", "ed:ok:abc", "ed:cancel"):
+        update_id = await api.press_button(77, answer.message_id, data, check=False)
+        call = await api.wait_for_call(
+            lambda c, u=update_id: (
+                c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == f"cq{u}"
+            )
+        )
+        assert call.params.get("text") == T("en")._(
+            "This button has expired. Please use the latest message."
+        )
+    group = -100600
+    await api.send_text(77, "/nosuchcommand", chat_id=group, chat_type="group")
+    generic = text_of(await api.next_message(group))
+    await api.send_text(77, "/edit", chat_id=group, chat_type="group")
+    assert text_of(await api.next_message(group)) == generic
+    await api.send_text(ADMIN, "/edit", chat_id=group, chat_type="group")
+    assert text_of(await api.next_message(group)) == T("en")._(
+        "Admin commands work only in a private chat with me."
+    )
+    assert bot.app.bot_data["services"].event.capacity is None
+    assert [c for c in await EventChangeRepo(bot.db).all()] == []
+
+
+async def test_bad_values_get_a_reason_and_a_new_try(api, bots, tmp_path):
+    start0 = future_start()
+    bot = await bots.start(write_event(tmp_path, start0), ADMIN_IDS=str(ADMIN))
+    admin = Participant(api, ADMIN, "en")
+    en = T("en")
+    tz = bot.event.tz
+    past = datetime.now(tz) - timedelta(days=1)
+    retry = en._("Please try again, or send /cancel.")
+    cases = {
+        en._("Date and time"): [
+            (f"{past:%Y-%m-%d} 16:00-17:30", "This moment has already passed."),
+            (f"{start0:%Y-%m-%d} 16:00-15:00", en._("The end must be after the start.")),
+            (
+                "tomorrow at four",
+                en._("I could not read this. Please write it as in the example."),
+            ),
+        ],
+        en._("Access link"): [
+            ("http://zoom.example.org/j/1", en._("The link must start with https://.")),
+            ("https:// nope", en._("This is not a valid link.")),
+        ],
+        en._("Capacity"): [
+            ("fifty", en._("Please send a whole number greater than zero, or none.")),
+            ("0", en._("Please send a whole number greater than zero, or none.")),
+        ],
+        en._("Registration deadline"): [
+            (f"{start0 + timedelta(days=2):%Y-%m-%d %H:%M}", "cannot close after the session"),
+        ],
+    }
+    for label, tries in cases.items():
+        api.drain(ADMIN)
+        menu = await admin.say("/edit")
+        await admin.tap(menu, label)
+        for typed, reason in tries:
+            answer = text_of(await admin.say(typed))
+            assert reason in answer and retry in answer, (typed, answer)
+        assert text_of(await admin.say("/cancel")) == en._("Nothing was changed.")
+    assert await EventChangeRepo(bot.db).all() == []
+    # After a bad value, a good one is taken.
+    preview = await edit_to_preview(admin, en._("Capacity"), "many")
+    preview = await admin.say("40")
+    assert "Capacity: no limit → 40" in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    assert bot.app.bot_data["services"].event.capacity == 40
+
+
+async def test_capacity_link_and_deadline(api, bots, tmp_path, caplog):
+    start0 = future_start()
+    event_file = write_event(tmp_path, start0, capacity=1)
+    people = [(601, "en", None), (602, "fr", None), (603, "es", None), (604, "en", None)]
+    await seed(tmp_path / "bot.sqlite3", people, capacity=1)  # 601 active, the rest waiting
+    bot = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await api.wait_until_polling()
+    services = bot.app.bot_data["services"]
+    admin = Participant(api, ADMIN, "en")
+    en = T("en")
+
+    # Raising the capacity promotes the first two on the waiting list, each told.
+    preview = await edit_to_preview(admin, en._("Capacity"), "3")
+    assert "2 people will move from the waiting list" in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    for user_id, lang in ((602, "fr"), (603, "es")):
+        notice = await api.wait_for(lambda m: m.method == "sendMessage", chat_id=user_id)
+        good_news = "Good news: a place has freed up and you are now registered for the webinar."
+        assert T(lang)._(good_news) in text_of(notice)
+    regs = RegistrationRepo(bot.db)
+    assert [(await regs.live(u)).status for u in (601, 602, 603, 604)] == [
+        "active",
+        "active",
+        "active",
+        "waiting",
+    ]
+    # Lowering it below the confirmed count moves nobody.
+    preview = await edit_to_preview(admin, en._("Capacity"), "1")
+    assert "3 people have a confirmed place, more than the new capacity" in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    assert [(await regs.live(u)).status for u in (601, 602, 603, 604)] == [
+        "active",
+        "active",
+        "active",
+        "waiting",
+    ]
+    assert services.event.capacity == 1
+
+    # A new access link, sent now to the registrants with a place (not the waiting list).
+    url = "https://ilo.zoom.us/j/123"
+    preview = await edit_to_preview(admin, en._("Access link"), url)
+    assert "3 registered participants" in text_of(preview)
+    await admin.tap(preview, en._("Confirm and send it now"))
+    for user_id, lang in ((601, "en"), (602, "fr"), (603, "es")):
+        ready = T(lang)._("The access link for the webinar is ready.")
+        notice = await api.wait_for(lambda m, r=ready: r in text_of(m), chat_id=user_id)
+        assert url in text_of(notice)
+    await api.wait_for(lambda m: "Change #3" in text_of(m), chat_id=ADMIN)
+    assert not any("access link" in text_of(m) for m in api.messages_to(604))
+    my = await Participant(api, 601, "en").say("/myregistration")
+    assert url in text_of(my)
+    # Another one, only with the reminders: nobody is told now.
+    later = "https://ilo.zoom.us/j/456"
+    preview = await edit_to_preview(admin, en._("Access link"), later)
+    sent_before = len(api.sent)
+    done = await admin.tap(preview, en._("Confirm, send it with the reminders"))
+    assert en._("Saved. It is in force from now on.") in text_of(done)
+    assert services.event.join_url == later
+    assert {m.chat_id for m in api.sent[sent_before:]} == {ADMIN}
+
+    # The recording link and the deadline: stored, nobody told.
+    rec = "https://ilo.org/recording"
+    preview = await edit_to_preview(admin, en._("Recording link"), rec)
+    assert en._("Nobody will be sent a message about this change.") in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    closes = start0 - timedelta(days=1)
+    typed = f"{closes.astimezone(services.event.tz):%Y-%m-%d %H:%M}"
+    preview = await edit_to_preview(admin, en._("Registration deadline"), typed)
+    await admin.tap(preview, en._("Confirm"))
+    assert services.event.recording_url == rec
+    assert services.event.registration_closes == closes
+    preview = await edit_to_preview(admin, en._("Registration deadline"), "end")
+    assert en._("when the session ends") in text_of(preview)
+    await admin.tap(preview, en._("Cancel"))
+    assert services.event.registration_closes == closes
+
+    actions = [action for _, action, _, _ in await AuditRepo(bot.db).recent()]
+    for field in ("capacity", "join_url", "recording_url", "registration_closes"):
+        assert f"edit {field}" in actions
+    assert actions.count("edit capacity") == 2
+
+    # Stored values stay in force after a restart, and the log says what overrides the file,
+    # louder for a value edited by hand in the file since the change.
+    await bot.close()
+    write_event(tmp_path, start0, capacity=5)
+    caplog.set_level(logging.INFO, logger="bot.services.event_state")
+    again = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await api.wait_until_polling()
+    event = again.app.bot_data["services"].event
+    assert (event.capacity, event.join_url, event.recording_url) == (1, later, rec)
+    assert event.registration_closes == closes
+    logged = {r.getMessage(): r.levelno for r in caplog.records}
+    assert any(
+        "capacity was edited after stored change #2" in m and level == logging.WARNING
+        for m, level in logged.items()
+    ), logged
+    assert any("Stored change #4 overrides the event file's join_url" in m for m in logged)
+
+
+async def test_myid_and_help(api, bots, tmp_path):
+    await bots.start(write_event(tmp_path, future_start()), ADMIN_IDS=str(ADMIN))
+    user = Participant(api, 4242, "fr")
+    assert text_of(await user.say("/myid")) == "4242"
+    assert "/edit" not in text_of(await user.say("/help"))
+    admin = Participant(api, ADMIN, "es")
+    help_text = text_of(await admin.say("/help"))
+    assert "/edit — " + T("es")._("Change the date, links, capacity or deadline") in help_text
