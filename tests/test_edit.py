@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +16,7 @@ from bot.app import build_application
 from bot.config import settings_from
 from bot.event import load_event
 from bot.i18n import I18n
+from bot.ops import check
 from bot.runner import run_polling
 from bot.services.calendar import FILENAME
 from bot.storage import AuditRepo, Database, RegistrationData, RegistrationRepo, UserRepo
@@ -444,3 +447,27 @@ async def test_myid_and_help(api, bots, tmp_path):
     admin = Participant(api, ADMIN, "es")
     help_text = text_of(await admin.say("/help"))
     assert "/edit — " + T("es")._("Change the date, links, capacity or deadline") in help_text
+
+
+async def test_check_shows_the_values_in_force(api, tmp_path):
+    start0 = future_start()
+    event_file = write_event(tmp_path, start0, capacity=10)
+    settings = settings_from(bot_env(api, tmp_path, event_file))
+    db = Database(settings.database_path)
+    await db.open()
+    try:
+        repo = EventChangeRepo(db)
+        await repo.add("a", "capacity", 25, 10, 10, ADMIN, False, datetime.now(UTC))
+        url = "https://ilo.zoom.us/j/9"
+        await repo.add("b", "join_url", url, None, None, ADMIN, False, datetime.now(UTC))
+        assert (
+            await repo.add("b", "join_url", url, None, None, ADMIN, False, datetime.now(UTC))
+            is None
+        )
+    finally:
+        await db.close()
+    out, err = io.StringIO(), io.StringIO()
+    assert check(settings, load_event(event_file), out=out, err=err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert re.search(r"Capacity: +25\n", text) and re.search(r"Access link: +set\n", text)
+    assert "2 made with /edit (capacity, join_url)" in text

@@ -144,6 +144,7 @@ MIGRATIONS: tuple[str, ...] = (
                     CHECK (announce IN ('none', 'pending', 'done', 'superseded')),
         at          TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS event_changes_announce ON event_changes(announce) WHERE announce = 'pending';
+    CREATE INDEX IF NOT EXISTS event_changes_announce ON event_changes(announce)
+        WHERE announce = 'pending';
     """,
 )
