@@ -339,7 +339,7 @@ async def confirm(update: Update, ctx: BotContext) -> int | None:
 async def follow_up(app: Application, change: StoredChange) -> None:
     """What a stored change calls for, after it is in force."""
     if change.field == Field.SCHEDULE:
-        await reminders.schedule(app)
+        await reminders.schedule(app, moved=True)
     if change.field == Field.CAPACITY:
         app.create_task(_fill_seats(app), name=f"event-change:{change.id}:seats")
     if change.announce == "pending":

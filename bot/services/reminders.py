@@ -121,6 +121,11 @@ class ReminderService:
         interrupted = await self.deliveries.close_interrupted(KIND_PREFIX, now)
         if interrupted:
             log.warning("%d reminder(s) interrupted by a restart recorded as failed", interrupted)
+        return await self.settle()
+
+    async def settle(self) -> list[ReminderPlan]:
+        """Record the skipped reminders and return the plan for the rest: at start-up, and
+        when the session is moved (its reminders are then those of the new time)."""
         plans = self.plan()
         for plan in plans:
             if plan.action is Action.SKIP:
