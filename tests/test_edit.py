@@ -197,6 +197,10 @@ async def test_kill_9_just_after_confirm_tells_everyone_once_after_restart(api, 
         assert [len(api.messages_to(p.id)) for p in people] == [1, 1, 1]
 
         process.start()
+        # The Confirm was not acknowledged: handled again, it saves nothing a second time.
+        await api.wait_for(
+            lambda m: text_of(m) == T("en")._("This change is saved already."), chat_id=ADMIN
+        )
         received = await notices(api, people)
         await api.wait_for(lambda m: "Change #1" in text_of(m), chat_id=ADMIN, timeout=30)
         assert await process.terminate() == 0
