@@ -19,6 +19,7 @@ from bot.event import Event
 from bot.handlers import (
     admin,
     broadcast,
+    edit,
     errors,
     my_registration,
     participant,
@@ -33,6 +34,8 @@ from bot.i18n import LANGUAGES, I18n
 from bot.ratelimit import PriorityRateLimiter
 from bot.services import Services
 from bot.services.broadcast import BroadcastService
+from bot.services.change_notices import ChangeNotices
+from bot.services.event_state import EventState
 from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
@@ -42,6 +45,7 @@ from bot.services.users import UserService
 from bot.storage import AuditRepo, Database, RegistrationRepo, UserRepo, utcnow
 from bot.storage.broadcasts import BroadcastRepo
 from bot.storage.deliveries import DeliveryRepo
+from bot.storage.event_changes import EventChangeRepo
 from bot.storage.persistence import SQLitePersistence
 from bot.storage.questions import QuestionRepo
 from bot.storage.stats import StatsRepo
@@ -70,25 +74,30 @@ def build_application(
         user_repo = UserRepo(db)
         registration_repo = RegistrationRepo(db)
         delivery_repo = DeliveryRepo(db)
+        change_repo = EventChangeRepo(db)
+        events = EventState(event, change_repo, clock)
+        await events.load()
         app.bot_data[SERVICES_KEY] = Services(
             settings=settings,
-            event=event,
+            events=events,
             i18n=i18n,
             db=db,
             users=UserService(user_repo),
-            registrations=RegistrationService(registration_repo, user_repo, event, clock),
-            promotions=PromotionService(registration_repo, delivery_repo, event, clock),
+            registrations=RegistrationService(registration_repo, user_repo, events, clock),
+            promotions=PromotionService(registration_repo, delivery_repo, events, clock),
             clock=clock,
             audit=AuditRepo(db),
-            reminders=ReminderService(event, delivery_repo, user_repo, clock),
+            reminders=ReminderService(events, delivery_repo, user_repo, clock),
             broadcasts=BroadcastService(BroadcastRepo(db), delivery_repo, user_repo, clock),
-            reports=ReportService(StatsRepo(db), event, clock),
-            questions=QuestionService(QuestionRepo(db), user_repo, event),
+            reports=ReportService(StatsRepo(db), events, clock),
+            questions=QuestionService(QuestionRepo(db), user_repo, events),
+            notices=ChangeNotices(events, change_repo, delivery_repo, user_repo, clock),
         )
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
         await set_commands(app, i18n)
         await reminders.schedule(app)
         await broadcast.resume(app)
+        await edit.resume(app)
         await set_admin_commands(app, i18n, settings.admin_ids)
         await my_registration.promote_into_free_seats(app.bot, app.bot_data[SERVICES_KEY])
 
@@ -126,6 +135,7 @@ def build_application(
     registration.register(app)
     my_registration.register(app)
     broadcast.register(app)
+    edit.register(app)
     participant.register(app)
     schedule.register(app)
     admin.register(app, early_group=-2)

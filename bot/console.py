@@ -41,6 +41,7 @@ from telegram.ext import Application
 from bot.app import build_application
 from bot.config import ROOT, Settings, settings_from
 from bot.event import Event, load_event
+from bot.handlers.common import SERVICES_KEY
 from bot.i18n import negotiate
 from bot.localapi import LocalBotApi, SentMessage
 from bot.logs import setup_logging
@@ -229,7 +230,7 @@ class Console:
         self.api.add_listener(self._show)
         try:
             if await self._until(self.api.wait_until_polling(timeout=60), bot, stop):
-                self._banner()
+                self._banner(app.bot_data[SERVICES_KEY].event)  # the values in force
                 await self._chat(progress, bot, stop)
         except TimeoutError:
             self._say(f"The bot did not start; details in {self.directory / 'console.log'}")
@@ -441,13 +442,13 @@ class Console:
         lang = self.api.user(self.user_id).language_code
         return f"Telegram user {self.user_id}, app language {lang!r} ({language}), {admin}"
 
-    def _banner(self) -> None:
+    def _banner(self, event: Event) -> None:
         file = self.settings.event_file
         shown = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
         demo = " (DEMO copy dated in the future; set EVENT_FILE for another)"
         lines = [
             ("Event file", f"{shown}{demo if file == DEMO_EVENT_FILE else ''}"),
-            *event_lines(self.event, utcnow())[:3],
+            *event_lines(event, utcnow())[:3],
             ("You are", self._who()),
             ("Session", f"{self.directory} (fresh database, console.log, received files)"),
         ]

@@ -3,7 +3,7 @@
 File layout (see data/event.toml):
 
 - ``[event]``: start, end (local times in ``timezone``), timezone (an IANA zone),
-  reminders_before, and optionally registration_closes, capacity, join_url.
+  reminders_before, and optionally registration_closes, capacity, join_url, recording_url.
 - ``[text.<lang>]`` for every language in LANGUAGES: title, hosts, summary, topics,
   working_languages, interpretation, questions, and the arrays of tables
   ``[[text.<lang>.moderators]]``, ``speakers``, ``closing`` (name, role, country?) and
@@ -84,6 +84,8 @@ class Event:
     capacity: int | None
     join_url: str | None
     texts: Mapping[str, EventText] = field(hash=False)
+    recording_url: str | None = None
+    sequence: int = 0  # revisions of the calendar entry (changes from /edit): its SEQUENCE
 
     def text(self, lang: str) -> EventText:
         """The texts in ``lang`` ("fr", also "fr-CA"/"fr_CA"); English when unknown."""
@@ -132,7 +134,7 @@ def format_offset(td: timedelta) -> str:
 # --- loading --------------------------------------------------------------------------------
 
 _EVENT_REQUIRED = ("start", "end", "timezone", "reminders_before")
-_EVENT_OPTIONAL = ("registration_closes", "capacity", "join_url")
+_EVENT_OPTIONAL = ("registration_closes", "capacity", "join_url", "recording_url")
 _TEXT_STRINGS = ("title", "hosts", "working_languages", "interpretation", "questions")
 _TEXT_STRING_LISTS = ("summary", "topics")
 _TEXT_PERSONS = ("moderators", "speakers", "closing")
@@ -226,6 +228,9 @@ def _build_event(path: Path, table: Any, text_tables: dict[str, tuple[Path, Any]
     join_url = table.get("join_url")
     if join_url is not None:
         join_url = _url(path, "[event].join_url", join_url)
+    recording_url = table.get("recording_url")
+    if recording_url is not None:
+        recording_url = _url(path, "[event].recording_url", recording_url)
 
     texts = {lang: _event_text(src, lang, tbl) for lang, (src, tbl) in text_tables.items()}
     for lang in LANGUAGES:
@@ -242,6 +247,7 @@ def _build_event(path: Path, table: Any, text_tables: dict[str, tuple[Path, Any]
         capacity=capacity,
         join_url=join_url,
         texts=MappingProxyType({lang: texts[lang] for lang in LANGUAGES}),
+        recording_url=recording_url,
     )
 
 

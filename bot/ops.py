@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from bot.config import Settings
 from bot.event import Event, format_offset
 from bot.i18n import LANGUAGES, CatalogError, I18n
+from bot.services.event_state import apply
 from bot.storage import utcnow
 from bot.storage.maintenance import BackupError, inspect, online_backup
 
@@ -65,6 +66,7 @@ def check(
         print(f"Configuration error: {exc}", file=err)
         return 2
     database = settings.database_path
+    changes_line = "none"
     if database.exists():
         try:
             info = inspect(database)
@@ -78,6 +80,10 @@ def check(
                 file=err,
             )
             return 2
+        if info.event_changes:  # the values in force, as the bot will use them
+            event = apply(event, info.event_changes)
+            changed = ", ".join(sorted({c.field for c in info.event_changes}))
+            changes_line = f"{len(info.event_changes)} made with /edit ({changed}), shown above"
         active = info.registrations.get("active", 0)
         waiting = info.registrations.get("waiting", 0)
         migrate = "" if info.schema_version == info.current_version else ", migrated at start"
@@ -102,6 +108,7 @@ def check(
     lines = [
         *event_lines(event, clock()),
         ("Event file", str(settings.event_file)),
+        ("Changes", changes_line),
         ("Database", db_line),
         ("Mode", f"{mode} (Bot API: {api})"),
         ("Admins", f"{len(settings.admin_ids)} user id(s)"),

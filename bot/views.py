@@ -206,3 +206,46 @@ def reminder(
         t._("Can no longer attend? Send /unregister so that someone else can take your place.")
     )
     return "\n\n".join(parts)
+
+
+# --- changes of the event (/edit) ------------------------------------------------------------
+
+
+def moment(t: Translator, start: datetime, end: datetime | None, zone: str | None) -> str:
+    """ "Thursday 13 June 2030, 16:00–17:30 (UTC+02:00)" in `zone` (an IANA name)."""
+    tz = ZoneInfo(zone) if zone else start.tzinfo
+    assert tz is not None
+    time = t.time(start, tz) if end is None else t.time_range(start, end, tz)
+    return t._("{date}, {time} ({offset})").format(
+        date=t.date(start, tz), time=time, offset=t.utc_offset(start, tz)
+    )
+
+
+def moved(t: Translator, before: Event, event: Event, user_zone: str | None) -> str:
+    """The notice of a new date or time: the new one, then the old one, in the reader's zone
+    when known (else the event's)."""
+    title = escape(event.text(t.lang).title)
+    zone = user_zone or event.tz.key
+    return "\n\n".join(
+        [
+            "📅 " + t._("The webinar has been moved to a new date and time."),
+            f"<b>{title}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
+            t._("Previously: {when}").format(when=moment(t, before.start, before.end, zone)),
+            t._(
+                "The calendar file below replaces the previous entry: open it to update your "
+                "calendar."
+            ),
+        ]
+    )
+
+
+def new_link(t: Translator, event: Event, user_zone: str | None) -> str:
+    """The notice of a new access link (to registrants with a place)."""
+    title = escape(event.text(t.lang).title)
+    return "\n\n".join(
+        [
+            "🔗 " + t._("The access link for the webinar is ready."),
+            f"<b>{title}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
+            access_line(t, event),
+        ]
+    )

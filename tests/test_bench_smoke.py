@@ -30,6 +30,10 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["--registrations", "300", "--repeat", "1"],
         ["start-up to the first handled update", "/stats", "/export", "RSS"],
     ),
+    "edit_notice": (
+        ["--registrants", "10", "--chatters", "1"],
+        ["bulk messages delivered: 20 of 20", "Confirm to the last calendar file", "429"],
+    ),
     "crash_drill": (
         ["--kills", "2", "--recipients", "20", "--arrival", "0.5"],
         ["kills: 2", "registrations in the database", "recipients by copies received"],

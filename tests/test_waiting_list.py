@@ -13,6 +13,7 @@ import pytest
 from bot.event import load_event
 from bot.i18n import I18n
 from bot.ratelimit import PriorityRateLimiter
+from bot.services.event_state import FixedEvent
 from bot.services.promotions import EVENT_ENDED, PromotionService, notice_kind
 from bot.services.registration import RegistrationService
 from bot.storage import Database, RegistrationData, RegistrationRepo, UserRepo
@@ -39,7 +40,7 @@ async def db(tmp_path: Path):
 
 def service(db: Database, tmp_path: Path, capacity: int, **kwargs) -> RegistrationService:
     event = load_event(write_event(tmp_path, START, capacity=capacity, name=f"e{capacity}.toml"))
-    return RegistrationService(RegistrationRepo(db), UserRepo(db), event, **kwargs)
+    return RegistrationService(RegistrationRepo(db), UserRepo(db), FixedEvent(event), **kwargs)
 
 
 async def replay(db: Database, capacity: int) -> dict[str, int]:
@@ -458,7 +459,7 @@ async def test_promotions_from_before_notices_were_recorded_are_not_told_again(d
     _, later = await registrations.cancel(2, 1)
     assert later is not None and later.user_id == 3
     event = load_event(write_event(tmp_path, START, capacity=1))
-    promotions = PromotionService(registrations, DeliveryRepo(db), event)
+    promotions = PromotionService(registrations, DeliveryRepo(db), FixedEvent(event))
     assert [r.id for r in await promotions.recover()] == [later.id]
 
 
@@ -471,7 +472,10 @@ async def test_after_the_event_an_untold_promotion_is_recorded_skipped(db, tmp_p
     assert promoted is not None
     event = load_event(write_event(tmp_path, START, capacity=1))
     after = PromotionService(
-        registrations, DeliveryRepo(db), event, clock=lambda: event.end + timedelta(days=1)
+        registrations,
+        DeliveryRepo(db),
+        FixedEvent(event),
+        clock=lambda: event.end + timedelta(days=1),
     )
     assert await after.recover() == []
     assert await DeliveryRepo(db).statuses(notice_kind(promoted.id)) == {

@@ -36,6 +36,7 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("export", N_("All registrations as a CSV file")),
     ("questions", N_("Questions sent for the panel")),
     ("broadcast", N_("Send a message to registrants")),
+    ("edit", N_("Change the date, links, capacity or deadline")),
 )
 # Admin commands refused in groups, where other members would read the answer.
 PRIVATE_ONLY = tuple(name for name, _ in ADMIN_COMMANDS)

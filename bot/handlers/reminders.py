@@ -18,7 +18,7 @@ from bot.handlers.common import SERVICES_KEY, BotContext
 from bot.sending import Outbox
 from bot.services import Services
 from bot.services.fanout import Claim, Delivery
-from bot.services.reminders import Action, ReminderInfo
+from bot.services.reminders import KIND_PREFIX, Action, ReminderInfo
 from bot.storage.deliveries import Recipient
 
 log = logging.getLogger(__name__)
@@ -50,21 +50,25 @@ async def send_reminder(ctx: BotContext) -> None:
     await services.reminders.run(offset, send, should_stop=lambda: not app.running)
 
 
-async def schedule(app: Application) -> None:
-    """At start-up (post_init): one job per reminder still to send; late ones run at once."""
+async def schedule(app: Application, *, moved: bool = False) -> None:
+    """At start-up (post_init), and when the session is `moved` (then the deliveries under way
+    are not touched): one job per reminder still to send for the time in force; late ones run
+    at once."""
     services: Services = app.bot_data[SERVICES_KEY]
     job_queue = app.job_queue
     assert job_queue is not None, "python-telegram-bot[job-queue] is required"
-    for plan in await services.reminders.recover():
-        for job in job_queue.get_jobs_by_name(plan.kind):
+    for job in job_queue.jobs():  # all of them: a moved session has other kinds
+        if job.name and job.name.startswith(KIND_PREFIX):
             job.schedule_removal()
+    settled = services.reminders.settle() if moved else services.reminders.recover()
+    for plan in await settled:
         if plan.action is Action.SKIP:
             continue
         delay = timedelta(0)
         if plan.action is Action.SCHEDULE:
             delay = max(plan.due - services.clock(), timedelta(0))
         else:
-            log.info("Reminder %s fell due while the bot was down: sending it now", plan.kind)
+            log.info("Reminder %s is already due: sending it now", plan.kind)
         job_queue.run_once(
             send_reminder, when=delay, data=plan.offset, name=plan.kind, job_kwargs=JOB_KWARGS
         )

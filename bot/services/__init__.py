@@ -10,6 +10,8 @@ from bot.config import Settings
 from bot.event import Event
 from bot.i18n import I18n
 from bot.services.broadcast import BroadcastService
+from bot.services.change_notices import ChangeNotices
+from bot.services.event_state import EventState
 from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
@@ -24,7 +26,7 @@ class Services:
     """Everything handlers need, opened in `post_init` and handed over through bot_data."""
 
     settings: Settings
-    event: Event
+    events: EventState
     i18n: I18n
     db: Database
     users: UserService
@@ -36,3 +38,9 @@ class Services:
     broadcasts: BroadcastService
     reports: ReportService
     questions: QuestionService
+    notices: ChangeNotices
+
+    @property
+    def event(self) -> Event:
+        """The event in force: the file with the organisers' changes (`EventState`)."""
+        return self.events.current

@@ -2,7 +2,9 @@
 
 Built with the `icalendar` library: one VEVENT whose start and end carry the event's IANA zone
 (TZID plus a generated VTIMEZONE, so calendar apps place it right whatever their own zone), and
-one VALARM per reminder offset. The library writes valid RFC 5545 (CRLF, folded lines).
+one VALARM per reminder offset. Its UID stays the same when organisers change the event, and
+its SEQUENCE counts those changes (`Event.sequence`). The library writes valid RFC 5545 (CRLF,
+folded lines).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def ics(t: Translator, event: Event, user_id: int, status: str | None, now: date
         event.start,
         event.end,
         tuple(event.reminders_before),
+        event.sequence,
     )
     return template.replace(_line("UID", _UID), _line("UID", uid(event, user_id)), 1).replace(
         _line("DTSTAMP", _STAMP), _line("DTSTAMP", now), 1
@@ -86,6 +89,7 @@ def _calendar(
     start: datetime,
     end: datetime,
     reminders_before: tuple[timedelta, ...],
+    sequence: int,
 ) -> bytes:
     vevent = icalendar.Event.new(
         uid=_UID,
@@ -97,6 +101,9 @@ def _calendar(
         location=location,
         url=url,
     )
+    # Raised by each change of the time or the link (/edit): with the same UID, calendar apps
+    # replace the entry they have rather than adding a second one.
+    vevent.add("sequence", sequence)
     for before in reminders_before:
         alarm = icalendar.Alarm.new(description=title)
         alarm.add("action", "DISPLAY")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.event import Event
+from bot.services.event_state import EventSource
 from bot.services.fanout import Delivery, Sender, Unclaimed, claim_for
 from bot.storage import Registration, RegistrationRepo, utcnow
 from bot.storage.deliveries import DeliveryRepo, DeliveryStatus
@@ -37,13 +38,18 @@ class PromotionService:
         self,
         registrations: RegistrationRepo,
         deliveries: DeliveryRepo,
-        event: Event,
+        events: EventSource,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.registrations = registrations
         self.deliveries = deliveries
-        self.event = event
+        self.events = events
         self.clock = clock
+
+    @property
+    def event(self) -> Event:
+        """The event in force (`bot.services.event_state`)."""
+        return self.events.current
 
     async def recover(self) -> list[Registration]:
         """At start-up: close the notices a crash interrupted; return the promoted registrants

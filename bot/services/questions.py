@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.event import Event
+from bot.services.event_state import EventSource
 from bot.services.reports import spreadsheet_safe, utc_iso, write_csv, zone_iso
 from bot.services.validation import QUESTION_MAX, clean_multiline
 from bot.storage import UserRepo
@@ -32,10 +33,15 @@ class QuestionTooLong(Exception):
 
 
 class QuestionService:
-    def __init__(self, repo: QuestionRepo, users: UserRepo, event: Event) -> None:
+    def __init__(self, repo: QuestionRepo, users: UserRepo, events: EventSource) -> None:
         self.repo = repo
         self.users = users
-        self.event = event
+        self.events = events
+
+    @property
+    def event(self) -> Event:
+        """The event in force (`bot.services.event_state`)."""
+        return self.events.current
 
     async def ask(self, user_id: int, language: str, text: str) -> Question:
         """Store a question; EmptyQuestion or QuestionTooLong (nothing stored) otherwise."""

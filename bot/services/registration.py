@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.event import Event
+from bot.services.event_state import EventSource
 from bot.services.timezone import default_zone
 from bot.storage import Registration, RegistrationData, RegistrationRepo, UserRepo, utcnow
 
@@ -32,12 +33,17 @@ class Cancellation:
 
 class RegistrationService:
     def __init__(
-        self, repo: RegistrationRepo, users: UserRepo, event: Event, clock: Clock = utcnow
+        self, repo: RegistrationRepo, users: UserRepo, events: EventSource, clock: Clock = utcnow
     ) -> None:
         self.repo = repo
         self.users = users
-        self.event = event
+        self.events = events
         self.clock = clock
+
+    @property
+    def event(self) -> Event:
+        """The event in force (`bot.services.event_state`)."""
+        return self.events.current
 
     def is_open(self) -> bool:
         return self.event.registration_open(self.clock())
@@ -70,6 +76,10 @@ class RegistrationService:
         """Cancel; the first on the waiting list takes the freed seat (same transaction)."""
         cancelled, promoted = await self.repo.cancel(user_id, self.event.capacity)
         return Cancellation(cancelled, promoted)
+
+    async def counts(self) -> tuple[int, int]:
+        """(active, waiting) registrations now."""
+        return await self.repo.counts()
 
     async def fill_free_seats(self) -> list[Registration]:
         """Promote waiting registrants into free seats: after `capacity` was raised, or a seat

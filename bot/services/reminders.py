@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from bot.event import Event, format_offset
+from bot.services.event_state import EventSource
 from bot.services.fanout import CONCURRENCY, Claim, Delivery, Tally, Unclaimed, claim_for, fan_out
 from bot.storage import UserRepo
 from bot.storage.deliveries import DeliveryRepo, DeliveryStatus, Recipient
@@ -58,22 +59,38 @@ class ReminderInfo:
 SendReminder = Callable[[Recipient, ReminderInfo, Claim], Awaitable[Delivery]]
 
 
-def reminder_kind(offset: timedelta) -> str:
-    return KIND_PREFIX + format_offset(offset)
+def reminder_kind(offset: timedelta, start: datetime | None = None) -> str:
+    """ "reminder:1h"; for a session moved from the file's time (/edit), the start in force
+    too ("reminder:1h@20300613T1400Z"): each offset is sent once for each time in force, and
+    deliveries recorded for the file's time keep their key."""
+    kind = KIND_PREFIX + format_offset(offset)
+    if start is not None:
+        kind += "@" + start.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+    return kind
 
 
 class ReminderService:
     def __init__(
         self,
-        event: Event,
+        events: EventSource,
         deliveries: DeliveryRepo,
         users: UserRepo,
         clock: Callable[[], datetime],
     ) -> None:
-        self.event = event
+        self.events = events
         self.deliveries = deliveries
         self.users = users
         self.clock = clock
+
+    @property
+    def event(self) -> Event:
+        """The event in force (`bot.services.event_state`)."""
+        return self.events.current
+
+    def kind(self, offset: timedelta) -> str:
+        """The delivery kind of the reminder `offset` before the start in force."""
+        start = self.event.start
+        return reminder_kind(offset, None if start == self.events.base.start else start)
 
     def due(self, offset: timedelta) -> datetime:
         return self.event.start - offset
@@ -94,9 +111,7 @@ class ReminderService:
         plans = []
         for offset in self.event.reminders_before:
             action, reason = self._decide(offset, now)
-            plans.append(
-                ReminderPlan(offset, reminder_kind(offset), self.due(offset), action, reason)
-            )
+            plans.append(ReminderPlan(offset, self.kind(offset), self.due(offset), action, reason))
         return plans
 
     async def recover(self) -> list[ReminderPlan]:
@@ -106,6 +121,11 @@ class ReminderService:
         interrupted = await self.deliveries.close_interrupted(KIND_PREFIX, now)
         if interrupted:
             log.warning("%d reminder(s) interrupted by a restart recorded as failed", interrupted)
+        return await self.settle()
+
+    async def settle(self) -> list[ReminderPlan]:
+        """Record the skipped reminders and return the plan for the rest: at start-up, and
+        when the session is moved (its reminders are then those of the new time)."""
         plans = self.plan()
         for plan in plans:
             if plan.action is Action.SKIP:
@@ -113,7 +133,7 @@ class ReminderService:
         return plans
 
     async def _skip(self, offset: timedelta, reason: str) -> int:
-        kind = reminder_kind(offset)
+        kind = self.kind(offset)
         now = self.clock()
         skipped = 0
         for recipient in await self.deliveries.reminder_recipients(kind, self.due(offset)):
@@ -135,7 +155,8 @@ class ReminderService:
     ) -> Tally:
         """Send the reminder for `offset` to everyone due who has not had it (the database
         is read now, so it may run again safely: nobody gets it twice)."""
-        kind = reminder_kind(offset)
+        kind = self.kind(offset)
+        start = self.event.start
         tally = Tally()
         now = self.clock()
         action, reason = self._decide(offset, now)
@@ -150,9 +171,10 @@ class ReminderService:
             if status is not None:
                 tally.add(status)
 
-        tally.completed = await fan_out(
-            recipients, one, should_stop=should_stop, concurrency=concurrency
-        )
+        def stop() -> bool:  # the session was moved meanwhile: its reminders are rebuilt
+            return should_stop() or self.event.start != start
+
+        tally.completed = await fan_out(recipients, one, should_stop=stop, concurrency=concurrency)
         log.info(
             "Reminder %s: %s%s",
             kind,

@@ -20,6 +20,7 @@ from bot.countries import country_name
 from bot.event import Event
 from bot.i18n import Translator
 from bot.services.choices import AFFILIATIONS, label
+from bot.services.event_state import EventSource
 from bot.storage import from_db, utcnow
 from bot.storage.stats import ExportRow, StatsRepo
 
@@ -181,11 +182,16 @@ async def write_csv(
 
 class ReportService:
     def __init__(
-        self, repo: StatsRepo, event: Event, clock: Callable[[], datetime] = utcnow
+        self, repo: StatsRepo, events: EventSource, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.repo = repo
-        self.event = event
+        self.events = events
         self.clock = clock
+
+    @property
+    def event(self) -> Event:
+        """The event in force (`bot.services.event_state`)."""
+        return self.events.current
 
     async def stats(self) -> Stats:
         statuses = await self.repo.status_counts()

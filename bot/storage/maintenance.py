@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.storage.event_changes import StoredChange, read_changes
 from bot.storage.schema import MIGRATIONS
 
 
@@ -25,6 +26,7 @@ class BackupError(Exception):
 class DatabaseInfo:
     schema_version: int
     registrations: dict[str, int] = field(default_factory=dict)  # by status
+    event_changes: list[StoredChange] = field(default_factory=list)  # made with /edit
 
     @property
     def current_version(self) -> int:
@@ -43,7 +45,7 @@ def _info(conn: sqlite3.Connection) -> DatabaseInfo:
     with contextlib.suppress(sqlite3.OperationalError):  # no table yet: an empty database
         rows = conn.execute("SELECT status, count(*) FROM registrations GROUP BY status")
         counts = {str(status): int(n) for status, n in rows}
-    return DatabaseInfo(int(version), counts)
+    return DatabaseInfo(int(version), counts, read_changes(conn))
 
 
 def inspect(path: Path) -> DatabaseInfo:

@@ -156,6 +156,10 @@ class RegistrationRepo:
         async with self.db.transaction():
             return await self._promote(to_db(utcnow()), capacity)
 
+    async def counts(self) -> tuple[int, int]:
+        """(active, waiting) registrations now."""
+        return await self._counts()
+
     async def _counts(self) -> tuple[int, int]:
         """(active, waiting); call inside a transaction for a consistent answer."""
         row = await self.db.fetchone(

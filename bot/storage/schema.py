@@ -127,4 +127,24 @@ MIGRATIONS: tuple[str, ...] = (
     WHERE NOT EXISTS
         (SELECT 1 FROM deliveries d WHERE d.user_id = r.user_id AND d.kind = 'promoted:' || r.id);
     """,
+    # 4: changes organisers make to the event from Telegram (/edit), applied in order over the
+    # event file. `announce` tracks the notice to registrants that a change may call for; its
+    # recipients are the deliveries 'event-change:<id>'. `token` is the draft's: a Confirm
+    # handled twice (a restart before its update was acknowledged) saves the change once.
+    """
+    CREATE TABLE IF NOT EXISTS event_changes (
+        id          INTEGER PRIMARY KEY,
+        token       TEXT NOT NULL UNIQUE,
+        field       TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        previous    TEXT NOT NULL,
+        file_value  TEXT NOT NULL,
+        admin_id    INTEGER NOT NULL,
+        announce    TEXT NOT NULL
+                    CHECK (announce IN ('none', 'pending', 'done', 'superseded')),
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS event_changes_announce ON event_changes(announce)
+        WHERE announce = 'pending';
+    """,
 )

@@ -1,0 +1,477 @@
+"""/edit end to end: organisers change the event from Telegram; everyone is told once."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from bot.app import build_application
+from bot.config import settings_from
+from bot.event import load_event
+from bot.i18n import I18n
+from bot.ops import check
+from bot.runner import run_polling
+from bot.services.calendar import FILENAME
+from bot.storage import AuditRepo, Database, RegistrationData, RegistrationRepo, UserRepo
+from bot.storage.deliveries import DeliveryRepo, DeliveryStatus
+from bot.storage.event_changes import EventChangeRepo
+from tests.conftest import BotProcess, Participant, RunningBot, bot_env, write_event
+from tests.test_reminders import Clock, fire
+
+T = I18n()
+ADMIN = 900
+UNKNOWN = "Sorry, I do not know this command. Send /help to see what I can do."
+# (user id, language, time zone): 503 joins the waiting list (capacity 2)
+PEOPLE = [(501, "en", None), (502, "fr", "Africa/Dakar"), (503, "es", "America/Bogota")]
+
+
+UPDATED = "Open this file to update the webinar in your calendar."
+
+
+def text_of(message) -> str:
+    return message.plain_text or message.text or ""
+
+
+async def seed(path: Path, people=PEOPLE, capacity: int | None = 2) -> None:
+    db = Database(path)
+    await db.open()
+    try:
+        users, registrations = UserRepo(db), RegistrationRepo(db)
+        for user_id, lang, zone in people:
+            await users.ensure(user_id, lang)
+            if zone:
+                await users.set_timezone(user_id, zone)
+            data = RegistrationData("P", f"p{user_id}@example.org", "SN", None, "pes", lang)
+            await registrations.create(user_id, data, lang, None, capacity)
+    finally:
+        await db.close()
+
+
+def vevent_of(document) -> icalendar.Event:
+    assert document.method == "sendDocument" and document.filename == FILENAME
+    return icalendar.Calendar.from_ical(document.document).walk("VEVENT")[0]
+
+
+def sequence(vevent) -> int:
+    return int(vevent.get("SEQUENCE", 0))
+
+
+def future_start(days: int = 30) -> datetime:
+    return (datetime.now(UTC) + timedelta(days=days)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
+
+
+def new_time(start: datetime, tz) -> tuple[str, datetime, datetime]:
+    """What the admin types for "a day later, 16:00–17:30", and the instants it means."""
+    day = (start.astimezone(tz) + timedelta(days=1)).date()
+    new_start = datetime(day.year, day.month, day.day, 16, 0, tzinfo=tz)
+    return f"{day:%Y-%m-%d} 16:00-17:30", new_start, new_start + timedelta(minutes=90)
+
+
+async def first_files(people: list[Participant]) -> dict[int, icalendar.Event]:
+    return {p.id: vevent_of(await p.say("/calendar", timeout=30)) for p in people}
+
+
+async def edit_to_preview(admin: Participant, label: str, value: str, timeout=10.0):
+    admin.api.drain(admin.id)
+    menu = await admin.say("/edit", timeout)
+    await admin.tap(menu, label, timeout)
+    return await admin.say(value, timeout)
+
+
+async def notices(api, people: list[Participant], timeout=30.0) -> dict[int, list]:
+    """Wait for the notice and the calendar file of each; return everything each received."""
+    captions = {T(lang)._(UPDATED) for lang in ("en", "fr", "es")}
+    for p in people:
+        await api.wait_for(lambda m: m.caption in captions, chat_id=p.id, timeout=timeout)
+    return {p.id: api.messages_to(p.id) for p in people}
+
+
+def check_notices(received: dict[int, list], firsts, new_start: datetime, langs) -> None:
+    for user_id, messages in received.items():
+        t = T(langs[user_id])
+        moved = [
+            m
+            for m in messages
+            if t._("The webinar has been moved to a new date and time.") in text_of(m)
+        ]
+        files = [m for m in messages if m.method == "sendDocument"]
+        assert len(moved) == 1 and len(files) == 1, (user_id, [text_of(m) for m in messages])
+        vevent = vevent_of(files[0])
+        assert vevent.decoded("DTSTART").astimezone(UTC) == new_start.astimezone(UTC)
+        assert str(vevent["UID"]) == str(firsts[user_id]["UID"])
+        assert sequence(vevent) > sequence(firsts[user_id])
+        assert files[0].caption == t._(UPDATED)
+
+
+async def test_moving_the_session_tells_each_registrant_once_in_their_language(
+    api, bots, tmp_path
+):
+    start0 = future_start()
+    event_file = write_event(tmp_path, start0, capacity=2)
+    await seed(tmp_path / "bot.sqlite3")
+    bot = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    people = [Participant(api, user_id, lang) for user_id, lang, _ in PEOPLE]
+    firsts = await first_files(people)
+    admin = Participant(api, ADMIN, "en")
+    tz = bot.event.tz
+    typed, new_start, new_end = new_time(start0, tz)
+
+    preview = await edit_to_preview(admin, T("en")._("Date and time"), typed)
+    en = T("en")
+    old_shown = en._("{date}, {time} ({offset})").format(
+        date=en.date(bot.event.start, tz),
+        time=en.time_range(bot.event.start, bot.event.end, tz),
+        offset=en.utc_offset(bot.event.start, tz),
+    )
+    assert old_shown in text_of(preview) and "→" in text_of(preview)
+    assert en.time_range(new_start, new_end, tz) in text_of(preview)
+    assert en.utc_offset(new_start, tz) in text_of(preview)
+    assert "3 registrants (waiting list included) will be told" in text_of(preview)
+    saved = await admin.tap(preview, en._("Confirm"))
+    assert en._("Saved. It is in force from now on.") in text_of(saved)
+
+    received = await notices(api, people)
+    received = {user_id: messages[1:] for user_id, messages in received.items()}  # 1st file
+    check_notices(received, firsts, new_start, {u: lang for u, lang, _ in PEOPLE})
+    # The old time, in the reader's zone when known.
+    fr, dakar = T("fr"), ZoneInfo("Africa/Dakar")
+    before = fr._("Previously: {when}").format(
+        when=fr._("{date}, {time} ({offset})").format(
+            date=fr.date(start0, dakar),
+            time=fr.time_range(start0, start0 + timedelta(minutes=90), dakar),
+            offset=fr.utc_offset(start0, dakar),
+        )
+    )
+    assert any(before in text_of(m) for m in received[502])
+    report = await api.wait_for(lambda m: "Change #1" in text_of(m), chat_id=ADMIN)
+    assert "Delivered: 3" in text_of(report)
+
+    shown = await people[0].say("/event")
+    assert en.date(new_start, tz) in text_of(shown)
+    assert en.time_range(new_start, new_end, tz) in text_of(shown)
+    actions = [(action, detail) for _, action, detail, _ in await AuditRepo(bot.db).recent()]
+    assert any(a == "edit schedule" and d.startswith("#1:") for a, d in actions)
+
+    # A restart keeps the values in force; the file is unchanged.
+    await bot.close()
+    again = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await api.wait_until_polling()
+    assert again.app.bot_data["services"].event.start == new_start
+    assert load_event(event_file).start == start0
+    shown = await people[1].say("/event")
+    assert fr.time_range(new_start, new_end, tz) in text_of(shown)
+    assert sum(m.method == "sendDocument" for m in api.messages_to(501)) == 2
+
+
+async def test_kill_9_just_after_confirm_tells_everyone_once_after_restart(api, tmp_path):
+    start0 = future_start()
+    event_file = write_event(tmp_path, start0, capacity=2)
+    await seed(tmp_path / "bot.sqlite3")
+    process = BotProcess(
+        bot_env(api, tmp_path, event_file, ADMIN_IDS=str(ADMIN)), tmp_path / "bot.log"
+    )
+    process.start()
+    try:
+        people = [Participant(api, user_id, lang) for user_id, lang, _ in PEOPLE]
+        firsts = await first_files(people)
+        admin = Participant(api, ADMIN, "en")
+        tz = load_event(event_file).tz
+        typed, new_start, _ = new_time(start0, tz)
+        preview = await edit_to_preview(admin, T("en")._("Date and time"), typed, timeout=30)
+        # The answer to Confirm is held: the change is committed, no notice has left.
+        hold = api.hold("sendMessage", chat_id=ADMIN)
+        await api.press_button(ADMIN, preview.message_id, preview.callback_data("Confirm"))
+        await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        process.kill()
+        hold.release()
+        assert all(api.messages_to(p.id)[-1].method == "sendDocument" for p in people)
+        assert [len(api.messages_to(p.id)) for p in people] == [1, 1, 1]
+
+        process.start()
+        # The Confirm was not acknowledged: handled again, it saves nothing a second time.
+        await api.wait_for(
+            lambda m: text_of(m) == T("en")._("This change is saved already."), chat_id=ADMIN
+        )
+        received = await notices(api, people)
+        await api.wait_for(lambda m: "Change #1" in text_of(m), chat_id=ADMIN, timeout=30)
+        assert await process.terminate() == 0
+    finally:
+        process.kill_if_running()
+    received = {p.id: api.messages_to(p.id)[1:] for p in people}  # after the first file
+    check_notices(received, firsts, new_start, {u: lang for u, lang, _ in PEOPLE})
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    try:
+        changes = await EventChangeRepo(db).all()
+        assert [(c.field, c.announce) for c in changes] == [("schedule", "done")]
+        statuses = await DeliveryRepo(db).statuses("event-change:1")
+        assert set(statuses.values()) == {(DeliveryStatus.SENT, None)} and len(statuses) == 3
+    finally:
+        await db.close()
+
+
+async def start_with_clock(bots, event_file: Path, clock: Clock) -> RunningBot:
+    settings = settings_from(bot_env(bots.api, bots.tmp_path, event_file, ADMIN_IDS=str(ADMIN)))
+    event = load_event(event_file)
+    app = build_application(settings, event, clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_polling(app, stop, handle_signals=False))
+    bot = RunningBot(app, settings, event, stop, task)
+    bots.running.append(bot)
+    await bots.api.wait_until_polling()
+    return bot
+
+
+async def test_reminders_follow_the_new_time_once(api, bots, tmp_path):
+    start0 = future_start(days=3)
+    event_file = write_event(tmp_path, start0, reminders=("1d", "1h"))
+    await seed(tmp_path / "bot.sqlite3", PEOPLE[:2], capacity=None)
+    clock = Clock(start0 - timedelta(days=2))
+    bot = await start_with_clock(bots, event_file, clock)
+    people = [Participant(api, user_id, lang) for user_id, lang, _ in PEOPLE[:2]]
+    # "Tomorrow", for the old date, before the change.
+    clock.now = start0 - timedelta(days=1) + timedelta(minutes=1)
+    await fire(bot, "reminder:1d")
+    assert [len(api.messages_to(p.id)) for p in people] == [1, 1]
+
+    # The change comes after the old 1d reminder and before the old 1h one.
+    clock.now = start0 - timedelta(hours=20)
+    admin = Participant(api, ADMIN, "en")
+    typed, new_start, new_end = new_time(start0, bot.event.tz)
+    preview = await edit_to_preview(admin, T("en")._("Date and time"), typed)
+    await admin.tap(preview, T("en")._("Confirm"))
+    await notices(api, people)
+    suffix = "@" + new_start.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+    names = sorted(job.name for job in bot.app.job_queue.jobs() if job.name.startswith("rem"))
+    assert names == [f"reminder:1d{suffix}", f"reminder:1h{suffix}"]  # none for the old time
+
+    # The old 1h reminder's time passes with no job; the new 1d reminder fires once.
+    clock.now = new_start - timedelta(days=1)
+    await fire(bot, f"reminder:1d{suffix}")
+    await fire(bot, f"reminder:1d{suffix}")
+    for p, (_, lang, _) in zip(people, PEOPLE[:2], strict=True):
+        t = T(lang)
+        reminders = [m for m in api.messages_to(p.id) if text_of(m).startswith("⏰")]
+        assert len(reminders) == 2, [text_of(m) for m in api.messages_to(p.id)]
+        assert t.date(new_start, bot.event.tz) in text_of(reminders[1])
+        assert t.time_range(new_start, new_end, bot.event.tz) in text_of(reminders[1])
+    repo = DeliveryRepo(bot.db)
+    assert await repo.statuses("reminder:1h") == {}
+    assert len(await repo.statuses(f"reminder:1d{suffix}")) == 2
+    assert len(await repo.statuses("reminder:1d")) == 2
+
+
+async def test_non_admins_and_groups_are_refused(api, bots, tmp_path):
+    bot = await bots.start(write_event(tmp_path, future_start()), ADMIN_IDS=str(ADMIN))
+    user = Participant(api, 77, "en")
+    answer = await user.say("/edit")
+    assert text_of(answer) == T("en")._(UNKNOWN)
+    for data in ("ed:f:capacity", "ed:ok:abc", "ed:cancel"):
+        update_id = await api.press_button(77, answer.message_id, data, check=False)
+        call = await api.wait_for_call(
+            lambda c, u=update_id: (
+                c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == f"cq{u}"
+            )
+        )
+        assert call.params.get("text") == T("en")._(
+            "This button has expired. Please use the latest message."
+        )
+    group = -100600
+    await api.send_text(77, "/nosuchcommand", chat_id=group, chat_type="group")
+    generic = text_of(await api.next_message(group))
+    await api.send_text(77, "/edit", chat_id=group, chat_type="group")
+    assert text_of(await api.next_message(group)) == generic
+    await api.send_text(ADMIN, "/edit", chat_id=group, chat_type="group")
+    assert text_of(await api.next_message(group)) == T("en")._(
+        "Admin commands work only in a private chat with me."
+    )
+    assert bot.app.bot_data["services"].event.capacity is None
+    assert [c for c in await EventChangeRepo(bot.db).all()] == []
+
+
+async def test_bad_values_get_a_reason_and_a_new_try(api, bots, tmp_path):
+    start0 = future_start()
+    bot = await bots.start(write_event(tmp_path, start0), ADMIN_IDS=str(ADMIN))
+    admin = Participant(api, ADMIN, "en")
+    en = T("en")
+    tz = bot.event.tz
+    past = datetime.now(tz) - timedelta(days=1)
+    retry = en._("Please try again, or send /cancel.")
+    cases = {
+        en._("Date and time"): [
+            (f"{past:%Y-%m-%d} 16:00-17:30", "This moment has already passed."),
+            (f"{start0:%Y-%m-%d} 16:00-15:00", en._("The end must be after the start.")),
+            (
+                "tomorrow at four",
+                en._("I could not read this. Please write it as in the example."),
+            ),
+        ],
+        en._("Access link"): [
+            ("http://zoom.example.org/j/1", en._("The link must start with https://.")),
+            ("https:// nope", en._("This is not a valid link.")),
+        ],
+        en._("Capacity"): [
+            ("fifty", en._("Please send a whole number greater than zero, or none.")),
+            ("0", en._("Please send a whole number greater than zero, or none.")),
+        ],
+        en._("Registration deadline"): [
+            (f"{start0 + timedelta(days=2):%Y-%m-%d %H:%M}", "cannot close after the session"),
+        ],
+    }
+    for label, tries in cases.items():
+        api.drain(ADMIN)
+        menu = await admin.say("/edit")
+        await admin.tap(menu, label)
+        for typed, reason in tries:
+            answer = text_of(await admin.say(typed))
+            assert reason in answer and retry in answer, (typed, answer)
+        assert text_of(await admin.say("/cancel")) == en._("Nothing was changed.")
+    assert await EventChangeRepo(bot.db).all() == []
+    # After a bad value, a good one is taken.
+    preview = await edit_to_preview(admin, en._("Capacity"), "many")
+    preview = await admin.say("40")
+    assert "Capacity: no limit → 40" in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    assert bot.app.bot_data["services"].event.capacity == 40
+
+
+async def test_capacity_link_and_deadline(api, bots, tmp_path, caplog):
+    start0 = future_start()
+    event_file = write_event(tmp_path, start0, capacity=1)
+    people = [(601, "en", None), (602, "fr", None), (603, "es", None), (604, "en", None)]
+    await seed(tmp_path / "bot.sqlite3", people, capacity=1)  # 601 active, the rest waiting
+    bot = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await api.wait_until_polling()
+    services = bot.app.bot_data["services"]
+    admin = Participant(api, ADMIN, "en")
+    en = T("en")
+
+    # Raising the capacity promotes the first two on the waiting list, each told.
+    preview = await edit_to_preview(admin, en._("Capacity"), "3")
+    assert "2 people will move from the waiting list" in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    for user_id, lang in ((602, "fr"), (603, "es")):
+        notice = await api.wait_for(lambda m: m.method == "sendMessage", chat_id=user_id)
+        good_news = "Good news: a place has freed up and you are now registered for the webinar."
+        assert T(lang)._(good_news) in text_of(notice)
+    regs = RegistrationRepo(bot.db)
+    assert [(await regs.live(u)).status for u in (601, 602, 603, 604)] == [
+        "active",
+        "active",
+        "active",
+        "waiting",
+    ]
+    # Lowering it below the confirmed count moves nobody.
+    preview = await edit_to_preview(admin, en._("Capacity"), "1")
+    assert "3 people have a confirmed place, more than the new capacity" in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    assert [(await regs.live(u)).status for u in (601, 602, 603, 604)] == [
+        "active",
+        "active",
+        "active",
+        "waiting",
+    ]
+    assert services.event.capacity == 1
+
+    # A new access link, sent now to the registrants with a place (not the waiting list).
+    url = "https://ilo.zoom.us/j/123"
+    preview = await edit_to_preview(admin, en._("Access link"), url)
+    assert "3 registered participants" in text_of(preview)
+    await admin.tap(preview, en._("Confirm and send it now"))
+    for user_id, lang in ((601, "en"), (602, "fr"), (603, "es")):
+        ready = T(lang)._("The access link for the webinar is ready.")
+        notice = await api.wait_for(lambda m, r=ready: r in text_of(m), chat_id=user_id)
+        assert url in text_of(notice)
+    await api.wait_for(lambda m: "Change #3" in text_of(m), chat_id=ADMIN)
+    assert not any("access link" in text_of(m) for m in api.messages_to(604))
+    my = await Participant(api, 601, "en").say("/myregistration")
+    assert url in text_of(my)
+    # Another one, only with the reminders: nobody is told now.
+    later = "https://ilo.zoom.us/j/456"
+    preview = await edit_to_preview(admin, en._("Access link"), later)
+    sent_before = len(api.sent)
+    done = await admin.tap(preview, en._("Confirm, send it with the reminders"))
+    assert en._("Saved. It is in force from now on.") in text_of(done)
+    assert services.event.join_url == later
+    assert {m.chat_id for m in api.sent[sent_before:]} == {ADMIN}
+
+    # The recording link and the deadline: stored, nobody told.
+    rec = "https://ilo.org/recording"
+    preview = await edit_to_preview(admin, en._("Recording link"), rec)
+    assert en._("Nobody will be sent a message about this change.") in text_of(preview)
+    await admin.tap(preview, en._("Confirm"))
+    closes = start0 - timedelta(days=1)
+    typed = f"{closes.astimezone(services.event.tz):%Y-%m-%d %H:%M}"
+    preview = await edit_to_preview(admin, en._("Registration deadline"), typed)
+    await admin.tap(preview, en._("Confirm"))
+    assert services.event.recording_url == rec
+    assert services.event.registration_closes == closes
+    preview = await edit_to_preview(admin, en._("Registration deadline"), "end")
+    assert en._("when the session ends") in text_of(preview)
+    await admin.tap(preview, en._("Cancel"))
+    assert services.event.registration_closes == closes
+
+    actions = [action for _, action, _, _ in await AuditRepo(bot.db).recent()]
+    for field in ("capacity", "join_url", "recording_url", "registration_closes"):
+        assert f"edit {field}" in actions
+    assert actions.count("edit capacity") == 2
+
+    # Stored values stay in force after a restart, and the log says what overrides the file,
+    # louder for a value edited by hand in the file since the change.
+    await bot.close()
+    write_event(tmp_path, start0, capacity=5)
+    caplog.set_level(logging.INFO, logger="bot.services.event_state")
+    again = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await api.wait_until_polling()
+    event = again.app.bot_data["services"].event
+    assert (event.capacity, event.join_url, event.recording_url) == (1, later, rec)
+    assert event.registration_closes == closes
+    logged = {r.getMessage(): r.levelno for r in caplog.records}
+    assert any(
+        "capacity was edited after stored change #2" in m and level == logging.WARNING
+        for m, level in logged.items()
+    ), logged
+    assert any("Stored change #4 overrides the event file's join_url" in m for m in logged)
+
+
+async def test_myid_and_help(api, bots, tmp_path):
+    await bots.start(write_event(tmp_path, future_start()), ADMIN_IDS=str(ADMIN))
+    user = Participant(api, 4242, "fr")
+    assert text_of(await user.say("/myid")) == "4242"
+    assert "/edit" not in text_of(await user.say("/help"))
+    admin = Participant(api, ADMIN, "es")
+    help_text = text_of(await admin.say("/help"))
+    assert "/edit — " + T("es")._("Change the date, links, capacity or deadline") in help_text
+
+
+async def test_check_shows_the_values_in_force(api, tmp_path):
+    start0 = future_start()
+    event_file = write_event(tmp_path, start0, capacity=10)
+    settings = settings_from(bot_env(api, tmp_path, event_file))
+    db = Database(settings.database_path)
+    await db.open()
+    try:
+        repo = EventChangeRepo(db)
+        await repo.add("a", "capacity", 25, 10, 10, ADMIN, False, datetime.now(UTC))
+        url = "https://ilo.zoom.us/j/9"
+        await repo.add("b", "join_url", url, None, None, ADMIN, False, datetime.now(UTC))
+        assert (
+            await repo.add("b", "join_url", url, None, None, ADMIN, False, datetime.now(UTC))
+            is None
+        )
+    finally:
+        await db.close()
+    out, err = io.StringIO(), io.StringIO()
+    assert check(settings, load_event(event_file), out=out, err=err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert re.search(r"Capacity: +25\n", text) and re.search(r"Access link: +set\n", text)
+    assert "2 made with /edit (capacity, join_url)" in text
