@@ -127,4 +127,9 @@ MIGRATIONS: tuple[str, ...] = (
     WHERE NOT EXISTS
         (SELECT 1 FROM deliveries d WHERE d.user_id = r.user_id AND d.kind = 'promoted:' || r.id);
     """,
+    # 4: the city a participant typed for their zone when the zone is known by another city
+    # ("Montréal" for America/Toronto), so their times are labelled with their own city.
+    """
+    ALTER TABLE users ADD COLUMN timezone_place TEXT;
+    """,
 )
