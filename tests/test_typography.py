@@ -6,6 +6,7 @@ end to end in the French and Spanish flows below, through the local Bot API serv
 
 from __future__ import annotations
 
+import os
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from babel.messages.pofile import read_po
 from bot.event import load_event
 from bot.i18n import I18n, format_offset
 from bot.timezones import is_zone
+from tests.conftest import Participant
 from tests.typography import french_problems, spanish_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,3 +213,93 @@ def test_offsets_west_of_greenwich_with_minutes():
     assert t.utc_offset(summer, zoneinfo.ZoneInfo("Asia/Kathmandu")) == "UTC+05:45"
     assert format_offset(timedelta(0), "es") == "GMT+00:00"
     assert format_offset(-timedelta(minutes=19, seconds=32), "en") == "GMT-00:19:32"
+
+
+# --- what the bot really sends, end to end ---------------------------------------------------
+
+ADMIN = 900
+DUMP = bool(os.environ.get("DUMP_TRANSCRIPT"))  # print what was sent, for a native read
+
+
+def transcript(api, chat_id: int) -> list[tuple[str, str]]:
+    """(where, text) for everything the bot showed this chat: texts and captions as sent
+    (HTML), button labels, and callback answers."""
+    shown = []
+    for n, m in enumerate(api.messages_to(chat_id)):
+        if m.text or m.caption:
+            shown.append((f"#{n} {m.method}", m.text or m.caption or ""))
+        shown += [(f"#{n} button", label) for label in m.button_labels]
+    return shown
+
+
+async def participant_and_admin_flow(api, lang: str, country: str, city: str) -> Participant:
+    """The journey the issue names: /start, /help, /event, a registration (a country typed in
+    the language, a misspelt one, choices typed and tapped), /myregistration, /register again,
+    /timezone with a typed city and with St. John's, /calendar, /ask; then /stats as admin."""
+    t = I18n()(lang)
+    user = Participant(api, ADMIN, lang)
+    await user.say("/start")
+    await user.say("/help")
+    await user.say("/event")
+    await user.next()  # the programme
+    q = await user.say("/register")
+    q = await user.say("Aminata Diallo")
+    q = await user.say("aminata@")  # invalid: explained, asked again
+    q = await user.say("aminata@example.org")
+    q = await user.say(country[:-2] + country[-1] + country[-2])  # misspelt: suggestions
+    q = await user.say(country)
+    q = await user.say("ANPE")
+    q = await user.say("42")  # out of range: the hint
+    q = await user.tap(q, "1. " + t._("Public Employment Service"))
+    q = await user.say("2")
+    q = await user.tap(q, t._("Yes, I agree"))
+    done = await user.tap(q, t._("Confirm"))
+    assert t._("You are registered.") in (done.plain_text or "")
+    await api.wait_for(lambda m: m.chat_id == ADMIN and m.method == "sendDocument")
+    await user.say("/myregistration")
+    await user.say("/register")  # already registered
+    await user.say("/timezone")
+    await user.say(city)
+    await user.say("/timezone")
+    await user.say("St. John's")
+    await user.say("/event")
+    await user.next()
+    await user.say("/calendar")
+    await user.say("/ask")
+    await user.say("¿Y los trabajadores migrantes ?")
+    await user.say("/stats")
+    await api.wait_for(lambda m: m.chat_id == ADMIN and m.method == "sendPhoto")
+    return user
+
+
+async def test_french_messages_end_to_end(api, bots, future_event_file):
+    await bots.start(future_event_file, ADMIN_IDS=str(ADMIN))
+    await participant_and_admin_flow(api, "fr", "Canada", "Montréal")
+    shown = transcript(api, ADMIN)
+    if DUMP:
+        print("\n\n".join(f"[{where}] {text}" for where, text in shown))
+    assert len(shown) > 40
+    problems = [f"{where}: {p}" for where, text in shown for p in french_problems(text)]
+    assert not problems, "\n".join(problems)
+    texts = "\n".join(text for _, text in shown)
+    # The typed city names the zone; St. John's offset is the zone's real one.
+    assert "Montréal (UTC-05:00)" in texts and "Votre heure locale (Montréal)" in texts
+    assert "(Toronto)" not in texts
+    start = load_event(future_event_file).start
+    st_johns = start.astimezone(zoneinfo.ZoneInfo("America/St_Johns")).utcoffset()
+    assert format_offset(st_johns, "fr") in texts
+    assert "heure de Genève" in texts and "Zurich" not in texts
+
+
+async def test_spanish_messages_end_to_end(api, bots, future_event_file):
+    await bots.start(future_event_file, ADMIN_IDS=str(ADMIN))
+    await participant_and_admin_flow(api, "es", "México", "Ciudad de México")
+    shown = transcript(api, ADMIN)
+    if DUMP:
+        print("\n\n".join(f"[{where}] {text}" for where, text in shown))
+    assert len(shown) > 40
+    problems = [f"{where}: {p}" for where, text in shown for p in spanish_problems(text)]
+    assert not problems, "\n".join(problems)
+    texts = "\n".join(text for _, text in shown)
+    assert "Ciudad de México (GMT-06:00)" in texts
+    assert "hora de Ginebra" in texts and "Zúrich" not in texts

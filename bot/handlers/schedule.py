@@ -93,7 +93,7 @@ async def timezone_command(update: Update, ctx: BotContext) -> None:
         place = record.place if record else None
         intro = intro.format(zone=escape(zone_label(t, current, event.start, place)))
     else:
-        intro = t._("I show the webinar times in the event's time zone ({zone}).").format(
+        intro = t._("I show the webinar times in the event's time zone: {zone}.").format(
             zone=escape(zone_label(t, event.tz.key, event.start))
         )
     await offer_zones(update, ctx, t, intro)
@@ -151,9 +151,9 @@ async def _set_zone(update: Update, ctx: BotContext, zone: str, place: str | Non
     t = await tr(update, ctx)
     event = services.event
     if zone == event.tz.key:
-        head = t._("Done: I will show the times in the event's time zone ({zone}).")
+        head = t._("Done. I will show the times in the event's time zone: {zone}.")
     else:
-        head = t._("Done: I will show the times in your time zone too: {zone}.")
+        head = t._("Done. I will also show the times in your time zone: {zone}.")
     head = head.format(zone=escape(zone_label(t, zone, event.start, place)))
     title = f"<b>{escape(event.text(t.lang).title)}</b>"
     lines = views.when_lines(t, event, zone, place)
