@@ -16,6 +16,7 @@ from babel.messages.pofile import read_po
 
 from bot.event import load_event
 from bot.i18n import I18n, format_offset
+from bot.services.timezone import zone_label
 from bot.timezones import is_zone
 from tests.conftest import Participant
 from tests.typography import french_problems, spanish_problems
@@ -197,8 +198,11 @@ def test_every_offset_shown_equals_the_zones_utcoffset(lang):
         zone = zoneinfo.ZoneInfo(name)
         for when in INSTANTS:
             shown = t.utc_offset(when, zone)
+            label = zone_label(t, name, when)  # the city buttons and /timezone answers
             if _parse_offset(shown) != when.astimezone(zone).utcoffset():
                 wrong.append(f"{name} {when:%Y-%m-%d}: {shown}")
+            if not label.endswith(f"({shown})"):
+                wrong.append(f"{name} {when:%Y-%m-%d}: label {label}")
     assert len(ZONES) > 500
     assert not wrong, "\n".join(wrong)
 
