@@ -8,11 +8,11 @@ to one user's language, never through a process-wide `gettext.install()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_interval, format_time, get_timezone_gmt
+from babel.dates import format_date, format_interval, format_time
 from babel.dates import get_timezone_name as babel_zone_name
 from babel.support import Translations
 
@@ -36,6 +36,21 @@ def negotiate(language_code: str | None) -> str:
         return DEFAULT_LANGUAGE
     found = Locale.negotiate([language_code.replace("_", "-")], list(LANGUAGES), sep="-")
     return str(found) if found else DEFAULT_LANGUAGE
+
+
+def format_offset(offset: timedelta, lang: str) -> str:
+    """A UTC offset in the locale's CLDR pattern ("UTC+05:30" in fr, "GMT-02:30" in es).
+
+    Babel's `get_timezone_gmt` splits negative offsets with `divmod`, which shows St. John's
+    summer time (-02:30) as "-03:30"; here the sign is taken first. Seconds, which only
+    historical offsets have, are kept so the text always equals the offset.
+    """
+    seconds = int(offset.total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
+    return Locale.parse(lang).zone_formats["gmt"] % text
 
 
 class CatalogError(Exception):
@@ -69,8 +84,8 @@ class Translator:
         return format_interval(start, end, "Hm", tzinfo=zone, locale=self.lang)
 
     def utc_offset(self, when: datetime, zone: tzinfo) -> str:
-        """The offset the zone really has at that instant, e.g. "UTC+02:00"."""
-        return get_timezone_gmt(when.astimezone(zone), locale=self.lang)
+        """The offset the zone really has at that instant, e.g. "UTC+02:00", "UTC-02:30"."""
+        return format_offset(when.astimezone(zone).utcoffset() or timedelta(0), self.lang)
 
     def zone_name(self, when: datetime, zone: tzinfo) -> str:
         """The zone's name at that instant, e.g. "Central European Summer Time"."""

@@ -225,6 +225,8 @@ class _Index:
     names: dict[str, str] = field(default_factory=dict)
     # zone -> countries
     countries: dict[str, frozenset[str]] = field(default_factory=dict)
+    # key -> how the names behind it are spelled ("montreal" -> Montreal, Montréal)
+    spellings: dict[str, list[str]] = field(default_factory=dict)
     cities_fuzzy: _Fuzzy = field(default_factory=lambda: _Fuzzy(()))
     names_fuzzy: _Fuzzy = field(default_factory=lambda: _Fuzzy(()))
 
@@ -247,6 +249,9 @@ def _index() -> _Index:
         key = _key(name, articles=False)
         if key:
             index.entries.setdefault(key, {}).setdefault(zone, set()).add(lang)
+            spellings = index.spellings.setdefault(key, [])
+            if name not in spellings:
+                spellings.append(name)
 
     for zone in order:
         add(_fallback_city(zone), zone, "*")
@@ -275,13 +280,31 @@ def _index() -> _Index:
 @dataclass(frozen=True, slots=True)
 class ZoneMatch:
     """``zone`` is set for one confident match; otherwise ``suggestions`` holds up to five
-    zone names, best first (possibly none)."""
+    zone names, best first (possibly none). ``place`` is the city typed when the zone is known
+    by another city ("Montréal" for America/Toronto), to label the zone with what was typed."""
 
     zone: str | None
     suggestions: tuple[str, ...] = ()
+    place: str | None = None
 
 
 _NO_MATCH = ZoneMatch(None, ())
+
+
+def _with_place(found: ZoneMatch, key: str, typed: str, index: _Index) -> ZoneMatch:
+    """`found` with the place typed when its zone's own city names (in any of our languages,
+    or its IANA name) are not what was typed: "Montréal" stays "Montréal", not "Toronto"."""
+    zone = found.zone
+    if zone is None:
+        return found
+    own = {_key(zone_city(zone, lang), articles=False) for lang in SUPPORTED}
+    own.add(_key(_fallback_city(zone), articles=False))
+    spellings = index.spellings.get(key, [])
+    if key in own or not spellings:
+        return found
+    typed = typed.strip().casefold()
+    place = next((name for name in spellings if name.casefold() == typed), spellings[0])
+    return ZoneMatch(zone, (), place)
 
 
 def _choose(zones: tuple[str, ...], country: str | None, index: _Index) -> ZoneMatch:
@@ -378,7 +401,7 @@ def match_zone(text: str, lang: str, country: str | None = None) -> ZoneMatch:
             continue
         zones = index.cities.get(key)
         if zones:
-            return _choose(zones, country, index)
+            return _with_place(_choose(zones, country, index), key, attempt, index)
         if key in _UTC_ALIASES:
             return ZoneMatch(_UTC, ())
         # A country name (never a 2-3 letter code: "EST" is Estonia's alpha-3 code).

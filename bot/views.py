@@ -16,12 +16,20 @@ from bot.countries import country_name
 from bot.event import Event, Person
 from bot.i18n import Translator
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, label
+from bot.services.timezone import city
 from bot.storage import Registration, RegistrationData
-from bot.timezones import zone_city
 
 
-def when_lines(t: Translator, event: Event, user_zone: str | None) -> list[str]:
-    """The date and time in the event's zone with its real offset, then in the user's."""
+def when_lines(
+    t: Translator, event: Event, user_zone: str | None, place: str | None = None
+) -> list[str]:
+    """The date and time in the event's zone with its real offset, then in the user's (`place`:
+    the city they typed for it, if any).
+
+    Until the user's zone is known (or when it is the event's), the last line gives the start
+    in the event's city, named, inside a `date_time` entity: apps that support it show that
+    instant in the reader's own clock, the others show the text, which must therefore say
+    whose time it is rather than pass Geneva's time for the reader's."""
     start, end, tz = event.start, event.end, event.tz
     lines = [
         "📅 " + t.date(start, tz),
@@ -32,27 +40,30 @@ def when_lines(t: Translator, event: Event, user_zone: str | None) -> list[str]:
             offset=t.utc_offset(start, tz),
         ),
     ]
-    if user_zone and user_zone != tz.key:
+    if user_zone is None or user_zone == tz.key:
+        there = t._("{time}, {city} time ({offset})").format(
+            time=t.time(start, tz), city=escape(city(t, tz.key)), offset=t.utc_offset(start, tz)
+        )
+        lines.append(
+            "🌍 "
+            + t._("Start: {time}").format(
+                time=f'<tg-time unix="{int(start.timestamp())}" format="wDt">{there}</tg-time>'
+            )
+        )
+        if user_zone is None:
+            lines.append(t._("To see the times in your own time zone, send /timezone."))
+    else:
         mine = ZoneInfo(user_zone)
         same_day = start.astimezone(mine).date() == start.astimezone(tz).date()
         when = t.time_range(start, end, mine)
         if not same_day:
-            when = t.date(start, mine) + ", " + when
+            when = t._("{date}, {time}").format(date=t.date(start, mine), time=when)
         lines.append(
             "🏠 "
             + t._("Your time ({city}): {time} ({offset})").format(
-                city=escape(zone_city(user_zone, t.lang)),
+                city=escape(city(t, user_zone, place)),
                 time=when,
                 offset=t.utc_offset(start, mine),
-            )
-        )
-    else:
-        # Telegram clients that support it show this instant in the reader's own clock.
-        lines.append(
-            "🏠 "
-            + t._("In your time zone: {time}").format(
-                time=f'<tg-time unix="{int(start.timestamp())}" format="wDt">'
-                f"{t.time(start, tz)} {t.utc_offset(start, tz)}</tg-time>"
             )
         )
     return lines
@@ -66,11 +77,11 @@ def _person(t: Translator, person: Person) -> str:
 
 
 def event_details(
-    t: Translator, event: Event, now: datetime, user_zone: str | None
+    t: Translator, event: Event, now: datetime, user_zone: str | None, place: str | None = None
 ) -> tuple[str, str]:
     """Two messages: the overview, then the programme (one would pass Telegram's 4096)."""
     text = event.text(t.lang)
-    parts = [f"<b>{escape(text.title)}</b>", "\n".join(when_lines(t, event, user_zone))]
+    parts = [f"<b>{escape(text.title)}</b>", "\n".join(when_lines(t, event, user_zone, place))]
     if event.has_ended(now):
         parts.append(t._("This webinar has taken place. The resources below remain available."))
     parts.append(escape(text.hosts))
@@ -137,12 +148,13 @@ def confirmation(
     registration: Registration,
     position: int | None,
     user_zone: str | None,
+    place: str | None = None,
 ) -> str:
     text = event.text(t.lang)
     parts = [
         ("✅ " if registration.status == "active" else "⏳ ")
         + registration_status(t, registration, position),
-        f"<b>{escape(text.title)}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
+        f"<b>{escape(text.title)}</b>\n" + "\n".join(when_lines(t, event, user_zone, place)),
     ]
     if registration.status == "active":
         parts.append(access_line(t, event))
@@ -189,6 +201,7 @@ def reminder(
     user_zone: str | None,
     session_language: str | None,
     last: bool,
+    place: str | None = None,
 ) -> str:
     """A reminder before the session; the last one also explains the interpretation."""
     text = event.text(t.lang)
@@ -197,7 +210,7 @@ def reminder(
     )
     parts = [
         "⏰ " + t._("Reminder: the webinar starts {when}.").format(when=escape(starts)),
-        f"<b>{escape(text.title)}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
+        f"<b>{escape(text.title)}</b>\n" + "\n".join(when_lines(t, event, user_zone, place)),
         access_line(t, event),
     ]
     if last and session_language in ("fr", "es"):

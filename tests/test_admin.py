@@ -29,6 +29,7 @@ from bot.services.reports import (
 from bot.storage import Database, to_db
 from bot.storage.stats import stats_queries
 from tests.conftest import Participant, write_event
+from tests.typography import assert_french
 
 T = I18n()
 ADMIN, ADMIN_FR, USER = 42, 43, 7
@@ -295,10 +296,12 @@ async def test_stats_in_french_and_when_empty(api, admin_bot):
     assert T("fr")._("No current registrations yet.") in text_of(empty)
     await seed(admin_bot.db, SEEDS)
     text = text_of(await admin.say("/stats"))
-    assert f"{country_name('SN', 'fr')}: 2" in text and "Maroc" in text
-    assert format_skeleton("MMMEd", date(2023, 6, 3), locale="fr") + " : 2" not in text
-    assert format_skeleton("MMMEd", date(2023, 6, 3), locale="fr") + ": 2" in text
-    assert "Zurich" in text
+    # French punctuation from the catalog: a no-break space before the colon, in every row.
+    assert f"{country_name('SN', 'fr')}\u00a0: 2" in text and "Maroc" in text
+    assert format_skeleton("MMMEd", date(2023, 6, 3), locale="fr") + "\u00a0: 2" in text
+    assert_french(text)
+    # The organisers' city, not the zone's exemplar city (Europe/Zurich).
+    assert "heure de Genève" in text and "Zurich" not in text
     assert (await admin.next()).document.startswith(PNG)
 
 

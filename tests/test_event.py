@@ -75,7 +75,7 @@ def test_texts_are_translated(event):
     assert fr.speakers[0].role.startswith("Agence nationale de promotion de l’emploi")
     assert fr.speakers[1].name == "M. Jon Stråth"
     assert es.speakers[0].name == "Sra. Naima Barri"
-    assert "AMSPE" in fr.speakers[3].role and "AMSPE" in es.speakers[3].role
+    assert "AMSEP" in fr.speakers[3].role and "AMSPE" in es.speakers[3].role
     assert "CIF-OIT" in fr.moderators[0].role and "CIF-OIT" in es.moderators[0].role
     assert "Panel peakers" not in SHIPPED
 

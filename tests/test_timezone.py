@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import views
+from bot.event import load_event
 from bot.i18n import I18n
 from bot.services.timezone import default_zone, zone_choices, zone_label
+from bot.timezones import match_zone
 from tests.conftest import Participant, write_event
 
 T = I18n()
@@ -198,3 +201,64 @@ async def test_the_prompt_survives_a_restart(api, bots, tmp_path, start):
     done = await user.say("Lima")
     assert await stored_zone(second, 1205) == "America/Lima"
     assert local_times("es", start, "America/Lima") in text_of(done)
+
+
+# --- whose time, and the place typed ---------------------------------------------------------
+
+
+def test_before_the_zone_is_known_the_start_says_whose_time_it_is(tmp_path):
+    """Apps that do not render the date_time entity show its text: it must name Geneva, not
+    pass Geneva's 15:30 for the reader's own time."""
+    event = load_event(write_event(tmp_path, SUMMER))
+    for lang, city in (
+        ("en", "Geneva time"),
+        ("fr", "heure de Genève"),
+        ("es", "hora de Ginebra"),
+    ):
+        t = T(lang)
+        lines = views.when_lines(t, event, None)
+        start = lines[2]
+        assert start.startswith("🌍 ") and f'unix="{int(SUMMER.timestamp())}"' in start
+        entity_text = start.split(">", 1)[1].split("</tg-time>")[0]
+        assert city in entity_text and t.utc_offset(SUMMER, event.tz) in entity_text
+        assert t._("Your time ({city}): {time} ({offset})").split("(")[0] not in "\n".join(lines)
+        assert lines[3] == t._("To see the times in your own time zone, send /timezone.")
+    # In the event's zone: the entity stays, without the hint; in another zone: the reader's.
+    assert len(views.when_lines(T("en"), event, "Europe/Zurich")) == 3
+    mine = views.when_lines(T("en"), event, "America/Toronto", "Montréal")
+    toronto = T("en").time_range(event.start, event.end, ZoneInfo("America/Toronto"))
+    assert toronto.startswith("09:30")
+    assert mine[2] == f"🏠 Your time (Montréal): {toronto} (GMT-04:00)"
+
+
+@pytest.mark.parametrize(
+    ("typed", "zone", "place"),
+    [
+        ("Montréal", "America/Toronto", "Montréal"),
+        ("montreal, Canada", "America/Toronto", "Montreal"),
+        ("Ottawa", "America/Toronto", "Ottawa"),
+        ("Toronto", "America/Toronto", None),
+        ("Bogota", "America/Bogota", None),
+        ("Nueva York", "America/New_York", None),
+        ("Senegal", "Africa/Dakar", None),
+    ],
+)
+def test_a_typed_city_known_by_another_zone_keeps_its_name(typed, zone, place):
+    found = match_zone(typed, "fr")
+    assert (found.zone, found.place) == (zone, place)
+
+
+async def test_typed_montreal_labels_the_times_in_later_messages(api, running):
+    user = Participant(api, 1206, "fr")
+    await user.say("/timezone")
+    done = await user.say("Montréal")
+    assert "Montréal (UTC-0" in text_of(done) and "Toronto" not in text_of(done)
+    assert await stored_zone(running, 1206) == "America/Toronto"
+    details = await user.say("/event")
+    assert "Votre heure locale (Montréal)" in text_of(details)
+    await user.next()  # the programme
+    again = await user.say("/timezone")
+    assert "Montréal (UTC-0" in text_of(again).split("\n")[0]
+    # Typed by the zone's own city name, the zone is named by it again.
+    typed = await user.say("Toronto")
+    assert "Toronto (UTC-0" in text_of(typed) and "Montréal" not in text_of(typed)

@@ -26,7 +26,7 @@ from bot.i18n import N_, Translator
 from bot.services.chart import ChartLabels, draw_signups
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, label
 from bot.services.reports import Stats
-from bot.timezones import zone_city
+from bot.services.timezone import city
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,11 @@ def _share_lines(
 ) -> list[str]:
     """One line per row, its count and share of `total`: Senegal: 12 (34%)."""
     lines = [
-        f"{escape(name)}: {_number(t, n)} ({format_percent(n / total, locale=t.lang)})"
+        t._("{label}: {count} ({share})").format(
+            label=escape(name),
+            count=_number(t, n),
+            share=format_percent(n / total, locale=t.lang),
+        )
         for name, n in rows
     ]
     if other:
@@ -115,7 +119,7 @@ def stats_text(t: Translator, stats: Stats, zone: str) -> str:
     block(
         t._("Sign-ups per day ({zone} time)").format(zone=zone),
         [
-            f"{format_skeleton('MMMEd', day, locale=t.lang)}: {_number(t, count)}"
+            t.label(format_skeleton("MMMEd", day, locale=t.lang), _number(t, count))
             for day, count in reversed(recent)
         ],
     )
@@ -130,7 +134,7 @@ async def _send_stats(update: Update, ctx: BotContext) -> None:
     t = await tr(update, ctx)
     services = ctx.services
     stats = await services.reports.stats()
-    zone = zone_city(services.event.tz.key, t.lang)
+    zone = city(t, services.event.tz.key)
     await reply(update, stats_text(t, stats, zone), stats_keyboard(t))
     if not stats.per_day:
         return

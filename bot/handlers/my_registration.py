@@ -49,7 +49,11 @@ async def show_registration(
     parts.append(views.registration_status(t, registration, position))
     parts.append(
         f"<b>{escape(event.text(t.lang).title)}</b>\n"
-        + "\n".join(views.when_lines(t, event, record.timezone if record else None))
+        + "\n".join(
+            views.when_lines(
+                t, event, record.timezone if record else None, record.place if record else None
+            )
+        )
     )
     parts.append(views.registration_summary(t, registration.data))
     markup = keyboard([[(t._("Cancel my registration"), f"unreg:ask:{registration.id}")]])
@@ -126,7 +130,11 @@ async def notify_promoted(bot: Bot, services: Services, registration: Registrati
             "🎉 "
             + t._("Good news: a place has freed up and you are now registered for the webinar."),
             f"<b>{escape(event.text(t.lang).title)}</b>\n"
-            + "\n".join(views.when_lines(t, event, record.timezone if record else None)),
+            + "\n".join(
+                views.when_lines(
+                    t, event, record.timezone if record else None, record.place if record else None
+                )
+            ),
             views.access_line(t, event),
         ]
     )

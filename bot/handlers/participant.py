@@ -77,7 +77,11 @@ async def start(update: Update, ctx: BotContext) -> None:
     record = await ctx.services.users.get(user.id)
     lines = [
         t._("Welcome! I can register you for this ILO webinar:") + f"\n<b>{escape(title)}</b>",
-        "\n".join(views.when_lines(t, event, record.timezone if record else None)),
+        "\n".join(
+            views.when_lines(
+                t, event, record.timezone if record else None, record.place if record else None
+            )
+        ),
     ]
     if not ctx.services.registrations.is_open():
         lines.append(views.closed(t, event, ctx.services.clock()))
@@ -104,7 +108,11 @@ async def event_details(update: Update, ctx: BotContext) -> None:
     user = update.effective_user
     record = await ctx.services.users.get(user.id) if user else None
     overview, programme = views.event_details(
-        t, ctx.services.event, ctx.services.clock(), record.timezone if record else None
+        t,
+        ctx.services.event,
+        ctx.services.clock(),
+        record.timezone if record else None,
+        record.place if record else None,
     )
     await reply(update, overview)
     await reply(update, programme)

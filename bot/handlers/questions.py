@@ -142,7 +142,8 @@ def conversation() -> ConversationHandler:
 
 def _when(t: Translator, when: datetime, ctx: BotContext) -> str:
     tz = ctx.services.event.tz
-    return f"{format_skeleton('MMMd', when.astimezone(tz), locale=t.lang)}, {t.time(when, tz)}"
+    day = format_skeleton("MMMd", when.astimezone(tz), locale=t.lang)
+    return t._("{date}, {time}").format(date=day, time=t.time(when, tz))
 
 
 def _entry(t: Translator, question: Question, ctx: BotContext) -> str:

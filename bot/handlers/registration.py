@@ -476,7 +476,9 @@ async def _confirm(
     record = await services.users.get(user.id)
     zone = record.timezone if record else None
     registration = signup.registration
-    confirmation = views.confirmation(t, services.event, registration, signup.position, zone)
+    confirmation = views.confirmation(
+        t, services.event, registration, signup.position, zone, record.place if record else None
+    )
     await _say(update, pressed, confirmation)
     if registration.status == "active":
         await schedule.send_calendar(ctx.bot, services, t, user.id, registration.status)

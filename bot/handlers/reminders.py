@@ -44,6 +44,7 @@ async def send_reminder(ctx: BotContext) -> None:
             recipient.timezone,
             recipient.session_language,
             info.last,
+            recipient.place,
         )
         return await outbox.send(recipient.user_id, text, claim)
 

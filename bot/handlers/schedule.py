@@ -90,9 +90,10 @@ async def timezone_command(update: Update, ctx: BotContext) -> None:
     event = services.event
     if current and current != event.tz.key:
         intro = t._("I show the webinar times in the event's time zone and in yours: {zone}.")
-        intro = intro.format(zone=escape(zone_label(t, current, event.start)))
+        place = record.place if record else None
+        intro = intro.format(zone=escape(zone_label(t, current, event.start, place)))
     else:
-        intro = t._("I show the webinar times in the event's time zone ({zone}).").format(
+        intro = t._("I show the webinar times in the event's time zone: {zone}.").format(
             zone=escape(zone_label(t, event.tz.key, event.start))
         )
     await offer_zones(update, ctx, t, intro)
@@ -123,7 +124,7 @@ async def city_typed(update: Update, ctx: BotContext) -> None:
     country = await ctx.services.registrations.country(user.id)
     found = match_zone(clean_text(message.text), t.lang, country)
     if found.zone is not None:
-        await _set_zone(update, ctx, found.zone)
+        await _set_zone(update, ctx, found.zone, found.place)
         return
     at = ctx.services.event.start
     if found.suggestions:
@@ -140,22 +141,23 @@ async def city_typed(update: Update, ctx: BotContext) -> None:
     )
 
 
-async def _set_zone(update: Update, ctx: BotContext, zone: str) -> None:
+async def _set_zone(update: Update, ctx: BotContext, zone: str, place: str | None = None) -> None:
     user = update.effective_user
     assert user is not None and ctx.user_data is not None
     services = ctx.services
     await services.users.start(user.id, user.language_code, None)
-    await services.users.set_timezone(user.id, zone)
+    await services.users.set_timezone(user.id, zone, place)
     ctx.user_data.pop(PROMPT, None)
     t = await tr(update, ctx)
     event = services.event
     if zone == event.tz.key:
-        head = t._("Done: I will show the times in the event's time zone ({zone}).")
+        head = t._("Done. I will show the times in the event's time zone: {zone}.")
     else:
-        head = t._("Done: I will show the times in your time zone too: {zone}.")
-    head = head.format(zone=escape(zone_label(t, zone, event.start)))
+        head = t._("Done. I will also show the times in your time zone: {zone}.")
+    head = head.format(zone=escape(zone_label(t, zone, event.start, place)))
     title = f"<b>{escape(event.text(t.lang).title)}</b>"
-    await reply(update, f"{head}\n\n{title}\n" + "\n".join(views.when_lines(t, event, zone)))
+    lines = views.when_lines(t, event, zone, place)
+    await reply(update, f"{head}\n\n{title}\n" + "\n".join(lines))
 
 
 async def drop_prompt(update: Update, ctx: BotContext) -> None:

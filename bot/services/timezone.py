@@ -67,13 +67,19 @@ def default_zone(country: str | None, at: datetime) -> str | None:
     return zones[0] if len(zones) == 1 else None
 
 
-def zone_label(t: Translator, zone: str, at: datetime) -> str:
-    """ "Bogotá (UTC-05:00)": the city in the reader's language and the offset at `at`."""
-    return f"{city(t, zone)} ({t.utc_offset(at, ZoneInfo(zone))})"
+def zone_label(t: Translator, zone: str, at: datetime, place: str | None = None) -> str:
+    """ "Bogotá (UTC-05:00)": the city in the reader's language (or `place`, the city the
+    user typed) and the offset at `at`."""
+    return t._("{city} ({offset})").format(
+        city=place or city(t, zone), offset=t.utc_offset(at, ZoneInfo(zone))
+    )
 
 
-def city(t: Translator, zone: str) -> str:
-    """The zone's city in the reader's language ("Geneva" for the event's Europe/Zurich)."""
+def city(t: Translator, zone: str, place: str | None = None) -> str:
+    """The zone's city in the reader's language ("Geneva" for the event's Europe/Zurich), or
+    `place`, the city the user typed for it ("Montréal" for America/Toronto)."""
+    if place:
+        return place
     return t._(EVENT_CITIES[zone]) if zone in EVENT_CITIES else zone_city(zone, t.lang)
 
 

@@ -42,8 +42,9 @@ class UserService:
     async def get(self, user_id: int) -> User | None:
         return await self.repo.get(user_id)
 
-    async def set_timezone(self, user_id: int, zone: str | None) -> None:
-        await self.repo.set_timezone(user_id, zone)
+    async def set_timezone(self, user_id: int, zone: str | None, place: str | None = None) -> None:
+        """Store the zone; `place` is the city typed when the zone is known by another one."""
+        await self.repo.set_timezone(user_id, zone, place)
 
     async def forget(self, user_id: int) -> None:
         await self.repo.delete(user_id)

@@ -37,13 +37,16 @@ class Recipient:
     timezone: str | None
     session_language: str | None
     blocked: bool
+    place: str | None = None  # the city the user typed for `timezone` (bot.storage.users)
 
 
-_RECIPIENT = "u.user_id, u.language, u.timezone, r.session_language, u.blocked_at"
+_RECIPIENT = (
+    "u.user_id, u.language, u.timezone, r.session_language, u.blocked_at, u.timezone_place"
+)
 
 
 def _recipient(row: sqlite3.Row) -> Recipient:
-    return Recipient(row[0], row[1], row[2], row[3], row[4] is not None)
+    return Recipient(row[0], row[1], row[2], row[3], row[4] is not None, row[5])
 
 
 class DeliveryRepo:

@@ -147,4 +147,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS event_changes_announce ON event_changes(announce)
         WHERE announce = 'pending';
     """,
+    # 5: the city a participant typed for their zone when the zone is known by another city
+    # ("Montréal" for America/Toronto), so their times are labelled with their own city.
+    """
+    ALTER TABLE users ADD COLUMN timezone_place TEXT;
+    """,
 )

@@ -14,6 +14,7 @@ class User:
     timezone: str | None
     source: str | None
     blocked: bool
+    place: str | None = None  # the city typed for `timezone`, when not the zone's own
 
 
 class UserRepo:
@@ -22,12 +23,13 @@ class UserRepo:
 
     async def get(self, user_id: int) -> User | None:
         row = await self.db.fetchone(
-            "SELECT user_id, language, timezone, source, blocked_at FROM users WHERE user_id = ?",
+            "SELECT user_id, language, timezone, source, blocked_at, timezone_place "
+            "FROM users WHERE user_id = ?",
             (user_id,),
         )
         if row is None:
             return None
-        return User(row[0], row[1], row[2], row[3], row[4] is not None)
+        return User(row[0], row[1], row[2], row[3], row[4] is not None, row[5])
 
     async def ensure(self, user_id: int, language: str, source: str | None = None) -> None:
         """Create the user if new; a source is kept from the first deep link only."""
@@ -46,10 +48,10 @@ class UserRepo:
             (language, to_db(utcnow()), user_id),
         )
 
-    async def set_timezone(self, user_id: int, zone: str | None) -> None:
+    async def set_timezone(self, user_id: int, zone: str | None, place: str | None = None) -> None:
         await self.db.execute(
-            "UPDATE users SET timezone = ?, updated_at = ? WHERE user_id = ?",
-            (zone, to_db(utcnow()), user_id),
+            "UPDATE users SET timezone = ?, timezone_place = ?, updated_at = ? WHERE user_id = ?",
+            (zone, place, to_db(utcnow()), user_id),
         )
 
     async def mark_blocked(self, user_id: int) -> None:
