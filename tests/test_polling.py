@@ -17,8 +17,16 @@ from telegram.ext import (
     PersistenceInput,
 )
 
-from bot.polling import DurablePoller
+from bot.polling import (
+    REPLAY_WINDOW,
+    DurablePoller,
+    FloodGate,
+    HandledRecord,
+    update_digest,
+)
 from tests.conftest import TOKEN
+
+DAY = 24 * 3600
 
 
 class RecordingPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str, Any]]):
@@ -148,16 +156,55 @@ async def test_ptb_collects_what_to_persist_before_its_first_await(api):
 
 
 @pytest.mark.parametrize(
-    ("pending", "above", "done", "last", "left_above"),
+    ("last", "pending", "settled", "done", "expected"),
     [
-        ([10, 11, 12], set(), {10}, 10, set()),
-        ([10, 11, 12], set(), {11}, 9, {11}),  # 10 still in flight
-        ([10, 11, 12], {11}, {10}, 11, set()),
-        ([10, 13, 20], {20}, {10, 13}, 20, set()),  # ids need not be consecutive
-        ([10, 11, 12], set(), {10, 12}, 10, {12}),
+        (9, [10, 11, 12], set(), {10}, (10, 1)),
+        (9, [10, 11, 12], set(), {11}, (9, 0)),  # 10 still in flight
+        (9, [10, 11, 12], {11}, {10}, (11, 2)),
+        (9, [10, 13, 20], {20}, {10, 13}, (20, 3)),  # ids need not be consecutive
+        (9, [10, 11, 12], set(), {10, 12}, (10, 1)),
+        # Ids restarted lower after a quiet week: the offset goes down with the first commit.
+        (900, [5, 6, 7], set(), {5}, (5, 1)),
+        (900, [5, 6, 7], set(), {6}, (900, 0)),
+        (900, [5, 6, 7], {5}, {6, 7}, (7, 3)),  # 5: a replay, skipped
     ],
 )
-def test_the_record_of_handled_updates(pending, above, done, last, left_above):
+def test_the_offset_follows_the_handled_prefix_of_the_batch(
+    last, pending, settled, done, expected
+):
     poller = DurablePoller(app=None, db=None)  # type: ignore[arg-type]
-    poller._last, poller._above, poller._pending = 9, above, deque(pending)
-    assert poller._advanced(done) == (last, left_above)
+    poller._last, poller._pending, poller._settled = last, deque(pending), settled
+    assert poller._advanced(dict.fromkeys(done, "d")) == expected
+
+
+NOW = 1_800_000_000
+
+
+def test_a_replay_is_the_same_update_again_not_a_reused_id():
+    record = HandledRecord({10: ("aaa", NOW - 60), 11: ("", NOW - 60), 12: ("ccc", NOW - 3 * DAY)})
+    assert record.is_replay(10, "aaa", NOW)
+    assert not record.is_replay(10, "bbb", NOW)  # a restarted sequence reused id 10
+    assert record.is_replay(11, "anything", NOW)  # recorded before digests: the id counts
+    assert not record.is_replay(12, "ccc", NOW)  # older than Telegram keeps any update
+    assert not record.is_replay(13, "aaa", NOW)
+    record.add({13: "ddd"}, NOW)
+    record.forget_before(NOW - REPLAY_WINDOW)
+    assert sorted(record.entries) == [10, 11, 13]
+
+
+def test_the_digest_tells_a_new_update_from_a_replay():
+    first = command(7, 501, "/go", None)
+    assert update_digest(first) == update_digest(command(7, 501, "/go", None))
+    assert update_digest(first) != update_digest(command(7, 501, "/help", None))
+    assert update_digest(first) != update_digest(command(7, 502, "/go", None))
+
+
+def test_the_flood_gate_lets_a_burst_through_then_one_update_per_freed_slot():
+    gate = FloodGate(burst=3, window=10, notice_every=60)
+    assert [gate.admit(1, NOW + i * 0.1) for i in range(5)] == [True, True, True, False, False]
+    assert gate.admit(2, NOW + 0.5)  # someone else is not held up
+    assert not gate.admit(1, NOW + 9.9)
+    assert gate.admit(1, NOW + 10.0)  # the first of the burst left the window
+    assert not gate.admit(1, NOW + 10.05)
+    assert gate.notice_due(1, NOW) and not gate.notice_due(1, NOW + 59)
+    assert gate.notice_due(1, NOW + 60) and gate.notice_due(2, NOW + 1)
