@@ -132,12 +132,12 @@ MIGRATIONS: tuple[str, ...] = (
     # Telegram restarted its ids (bot.polling). Ids recorded by schema 3's JSON list of handled
     # ids above the last one carry no digest: their id alone counts.
     """
-    CREATE TABLE handled_updates (
+    CREATE TABLE IF NOT EXISTS handled_updates (
         update_id   INTEGER PRIMARY KEY,
         digest      TEXT NOT NULL,
         handled_at  INTEGER NOT NULL
     );
-    CREATE INDEX handled_updates_at ON handled_updates(handled_at);
+    CREATE INDEX IF NOT EXISTS handled_updates_at ON handled_updates(handled_at);
     INSERT OR IGNORE INTO handled_updates (update_id, digest, handled_at)
     SELECT CAST(value AS INTEGER), '', CAST(strftime('%s', 'now') AS INTEGER)
     FROM json_each((SELECT value FROM meta WHERE key = 'handled_update_ids'));
