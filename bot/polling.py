@@ -64,8 +64,11 @@ LAST_UPDATE_KEY = "last_update_id"
 #: Seconds a handled update stays in the record. Telegram keeps an update at most 24 hours
 #: (Bot API, "Getting updates"); a day more for clocks that disagree.
 REPLAY_WINDOW = 2 * 24 * 3600
-#: A user's updates handled in any `FLOOD_WINDOW` seconds, at most; more is a flood.
-FLOOD_BURST = 20
+#: A flood: a person's update behind `FLOOD_BACKLOG` of their own in the batch (they hold the
+#: batch up), while their token bucket is empty: `FLOOD_BURST` updates at once, then one every
+#: `FLOOD_WINDOW`/`FLOOD_BURST` seconds, by the times they sent them.
+FLOOD_BACKLOG = 3
+FLOOD_BURST = 10
 FLOOD_WINDOW = 10.0
 #: Seconds between two flood notices to one person.
 FLOOD_NOTICE_EVERY = 60.0
@@ -100,36 +103,44 @@ class HandledRecord:
 
 
 class FloodGate:
-    """At most `burst` updates of one user in any `window` seconds are let through.
+    """Who floods: a person whose update waits behind `backlog` of their own in the batch in
+    hand, and who sends faster than a person types (a token bucket per user: `burst` updates at
+    once, then one every `window`/`burst` seconds).
 
-    Times are when the person sent each update (Telegram's message date where there is one),
-    so a backlog that waited for the bot (a restart, a slow batch) is not taken for a flood.
+    Both, so that neither a quick client that waits for each answer (never a backlog) nor
+    someone whose messages piled up while the bot was down (sent over minutes: the bucket is
+    full) loses a message. Times are when the person sent each update (Telegram's message
+    date where there is one). Webhook mode hands updates over one at a time: no backlog, and
+    Telegram itself serves the chats' queues in turn.
     """
 
     def __init__(
         self,
+        backlog: int = FLOOD_BACKLOG,
         burst: int = FLOOD_BURST,
         window: float = FLOOD_WINDOW,
         notice_every: float = FLOOD_NOTICE_EVERY,
     ) -> None:
+        self.backlog = backlog
         self.burst = burst
-        self.window = window
+        self.rate = burst / window
         self.notice_every = notice_every
-        self._let: dict[int | str, deque[float]] = {}
+        self._buckets: dict[int | str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._noticed: dict[int | str, float] = {}
 
-    def admit(self, key: int | str, sent_at: float) -> bool:
-        let = self._let.get(key)
-        if let is None:
-            if len(self._let) > 10_000:  # forget people who stopped writing
-                self._let = {k: v for k, v in self._let.items() if v[-1] > sent_at - self.window}
-            let = self._let[key] = deque()
-        while let and let[0] <= sent_at - self.window:
-            let.popleft()
-        if len(let) >= self.burst:
-            return False
-        let.append(sent_at)
-        return True
+    def admit(self, key: int | str, sent_at: float, ahead: int = 0) -> bool:
+        """Whether to handle an update sent at `sent_at`, with `ahead` updates of the same
+        person before it in the batch."""
+        tokens, at = self._buckets.get(key, (float(self.burst), sent_at))
+        tokens = min(float(self.burst), tokens + max(0.0, sent_at - at) * self.rate)
+        if len(self._buckets) > 10_000:  # forget people whose bucket is full again
+            full = self.burst / self.rate
+            self._buckets = {k: v for k, v in self._buckets.items() if sent_at - v[1] < full}
+        admitted = tokens >= 1.0 or ahead < self.backlog
+        if admitted:
+            tokens = max(0.0, tokens - 1.0)
+        self._buckets[key] = (tokens, max(at, sent_at))
+        return admitted
 
     def notice_due(self, key: int | str, now: float) -> bool:
         """Whether to tell this person now that part of their flood was skipped."""
@@ -187,12 +198,21 @@ class DurablePoller:
         digest = digest or update_digest(update)
         return self.record.is_replay(update.update_id, digest, self.clock())
 
-    async def handle(self, update: Update) -> None:
+    async def handle(
+        self,
+        update: Update,
+        digest: str | None = None,
+        *,
+        ahead: int = 0,
+        commit_skipped: bool = True,
+    ) -> None:
         """Process one update (or skip it, in a flood), then persist its effects and mark it
-        handled, atomically."""
-        digest = update_digest(update)
+        handled, atomically. `ahead`: the person's updates before it in the batch. Without
+        `commit_skipped` a skipped update is only marked: the caller commits it later (a batch,
+        at its end: a flood costs no commit per update)."""
+        digest = digest or update_digest(update)
         key = _user_key(update)
-        admitted = self.flood.admit(key, _sent_at(update, self.clock()))
+        admitted = self.flood.admit(key, _sent_at(update, self.clock()), ahead)
         if admitted:
             await self.app.process_update(update)
         else:
@@ -206,7 +226,8 @@ class DurablePoller:
         # No await between the handler's return and this line: a commit that collects this
         # user's state also records the update as handled.
         self._uncommitted[update.update_id] = digest
-        await self._commit(update.update_id)
+        if admitted or commit_skipped:
+            await self._commit(update.update_id)
         if admitted:
             self.handled += 1
 
@@ -253,13 +274,14 @@ class DurablePoller:
 
     async def handle_batch(self, updates: list[Update], stop: asyncio.Event) -> None:
         """Handle the updates not handled yet, each user's in order, users side by side."""
-        by_user: dict[int | str, list[Update]] = {}
+        by_user: dict[int | str, list[tuple[Update, str]]] = {}
         for update in updates:
             self._pending.append(update.update_id)
-            if self.already_handled(update):
+            digest = update_digest(update)
+            if self.already_handled(update, digest):
                 self._settled.add(update.update_id)  # handled before a crash, confirmed now
                 continue
-            by_user.setdefault(_user_key(update), []).append(update)
+            by_user.setdefault(_user_key(update), []).append((update, digest))
         if updates and self._last >= 0 and updates[0].update_id <= self._last:
             log.warning(
                 "Telegram restarted its update ids lower (%d after %d); following them",
@@ -268,16 +290,18 @@ class DurablePoller:
             )
         slots = asyncio.Semaphore(self.concurrency)
 
-        async def in_order(chain: list[Update]) -> None:
-            for update in chain:
+        async def in_order(chain: list[tuple[Update, str]]) -> None:
+            for ahead, (update, digest) in enumerate(chain):
                 async with slots:
                     if stop.is_set():
                         return
-                    await self.handle(update)
+                    await self.handle(update, digest, ahead=ahead, commit_skipped=False)
 
         async with asyncio.TaskGroup() as group:
             for chain in by_user.values():
                 group.create_task(in_order(chain))
+        if self._uncommitted:  # skipped updates of a flood
+            await self._commit(next(iter(self._uncommitted)))
         if not stop.is_set():
             # Replays at the end of the batch are confirmed by the next offset, which follows
             # the batch even when it went down (a restarted sequence).
