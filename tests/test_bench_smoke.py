@@ -27,6 +27,10 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["--registrations", "300", "--repeat", "1"],
         ["start-up to the first handled update", "/stats", "/export", "RSS"],
     ),
+    "flood": (
+        ["--flood", "30", "--others", "3", "--rounds", "1"],
+        ["others' reply latency", "messages the flooder got back per round"],
+    ),
     "crash_drill": (
         ["--kills", "2", "--recipients", "20", "--arrival", "0.5"],
         ["kills: 2", "registrations in the database", "recipients by copies received"],
