@@ -242,3 +242,50 @@ async def test_run_bot_uses_the_webhook_when_webhook_url_is_set(api, tmp_path, f
     assert "started (webhook" in process.log()
     assert SECRET not in process.log()
     assert api.stats["getUpdates"] == 0
+
+
+async def test_a_kill_while_the_first_restarted_id_is_handled_loses_nothing(
+    api, tmp_path, future_event_file
+):
+    """Webhook mode, ids 1-2 handled, then Telegram restarts at 1; the bot is killed -9 while
+    it answers the new update 1 (reusing an id handled seconds before), before its commit.
+    Telegram delivers it again to the restarted bot: answered once, and so is update 2."""
+    port = free_port()
+    env = bot_env(
+        api,
+        tmp_path,
+        future_event_file,
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_PORT=str(port),
+    )
+    process = BotProcess(env, tmp_path / "bot.log")
+    first, second = Participant(api, 95, "en"), Participant(api, 96, "en")
+    try:
+        process.start()
+        await api.wait_for_call(lambda c: c.method == "setWebhook", timeout=30)
+        assert WELCOME in text_of(await first.say("/start", timeout=30))
+        assert HELP in text_of(await first.say("/help"))
+        await acknowledged(api)
+
+        api.restart_update_ids(1)
+        hold = api.hold("sendMessage")
+        await api.send_text(second.id, "/help")
+        await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        await api.send_text(first.id, "/help")
+        process.kill()
+        hold.release()
+        assert helps_to(api, second.id) == 0
+
+        since = len(api.webhook_deliveries)
+        process.start()
+        await api.wait_for(lambda m: HELP in text_of(m), chat_id=second.id, timeout=30)
+        await api.wait_for_delivery(
+            lambda d: d.update_id == 2 and d.status == 200 and d in api.webhook_deliveries[since:],
+            timeout=30,
+        )
+        assert await process.terminate() == 0, process.log()
+    finally:
+        process.kill_if_running()
+    assert helps_to(api, second.id) == 1 and helps_to(api, first.id) == 2
+    assert api.pending_updates == 0
