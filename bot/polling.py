@@ -261,6 +261,8 @@ class DurablePoller:
             self._settled |= done.keys()
             for _ in range(settled):
                 self._settled.discard(self._pending.popleft())
+            if not self._pending:  # webhook mode, or the batch's end: nothing to track
+                self._settled.clear()
 
     def _advanced(self, done: dict[int, str]) -> tuple[int, int]:
         """The offset minus one once `done` is committed too (the last id of the batch's

@@ -24,6 +24,7 @@ from bot.polling import (
     HandledRecord,
     update_digest,
 )
+from bot.storage import Database, MetaRepo
 from tests.conftest import TOKEN
 
 DAY = 24 * 3600
@@ -219,3 +220,26 @@ def test_the_flood_gate_cuts_a_backlog_sent_faster_than_a_person_types():
     assert all(steady.admit(2, NOW + 60 * i, i) for i in range(10))
     assert gate.notice_due(1, NOW) and not gate.notice_due(1, NOW + 59)
     assert gate.notice_due(1, NOW + 60) and gate.notice_due(2, NOW + 1)
+
+
+async def test_schema_4_keeps_the_ids_handled_above_the_last_one_before_an_upgrade(tmp_path):
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    try:
+        # A database of schema 3 left by a kill in the middle of a batch.
+        await db.conn.executescript(
+            "DROP TABLE handled_updates; PRAGMA user_version = 3;"
+            "INSERT INTO meta (key, value) VALUES ('last_update_id', '4'),"
+            " ('handled_update_ids', '[5, 7]');"
+        )
+        await db.close()
+        await db.open()
+        poller = DurablePoller(app=None, db=db)  # type: ignore[arg-type]
+        await poller.load()
+        assert poller._last == 4
+        assert poller.already_handled(command(5, 501, "/go", None))
+        assert not poller.already_handled(command(6, 501, "/go", None))
+        assert poller.already_handled(command(7, 502, "/help", None))
+        assert await MetaRepo(db).get("handled_update_ids") is None
+    finally:
+        await db.close()
