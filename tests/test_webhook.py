@@ -173,6 +173,16 @@ async def test_a_redelivered_update_is_acknowledged_but_not_handled_twice(api, w
     assert await handled_ids(webhook_bot.db) == [handled_id]
 
 
+async def test_updates_out_of_id_order_are_all_handled(api, webhook_bot):
+    """Telegram's webhook serves each chat's updates from its own queue, in turn, and retries
+    a failed one later: a lower id can come after a higher one, and is new all the same."""
+    user, later = Participant(api, 36, "en"), Participant(api, 37, "en")
+    assert await post(webhook_bot.url, json.dumps(fake_update(51, later.id, "/help"))) == 200
+    assert await post(webhook_bot.url, json.dumps(fake_update(50, user.id, "/help"))) == 200
+    assert helps_to(api, user.id) == 1 and helps_to(api, later.id) == 1
+    assert await handled_ids(webhook_bot.db) == [50, 51]
+
+
 async def test_an_update_id_that_is_not_an_integer_gets_400_and_a_log_line(
     api, webhook_bot, caplog
 ):
