@@ -13,8 +13,8 @@ so within a batch one slow reply (a chat held back by the rate limiter, an uploa
 hold up the others, and the bot works while it waits for the Bot API. The next batch is fetched
 once this one is finished, since Telegram's offset can only confirm a prefix of the updates:
 what arrives meanwhile waits for the batch's slowest update. So that one person cannot make
-that wait long, a user's updates beyond `FloodGate`'s allowance are not handled: the person
-gets one short notice and the rest of the flood is recorded as handled.
+that wait long, their updates that pile up in the batch faster than anyone types (`FloodGate`)
+are not handled: the person gets one short notice, and the rest is recorded as handled.
 
 The record, one for polling and the webhook (`bot.webhook`), has two parts:
 
@@ -23,9 +23,11 @@ The record, one for polling and the webhook (`bot.webhook`), has two parts:
   after a week without updates Telegram picks the next id at random, possibly far below the
   last one, and it then answers an offset "in the future" with its queue from the start,
   forgetting nothing (tdlib's TQueue refuses such an offset; go-telegram-bot-api issue 156
-  shows offset 727334708 answered with update 117314199). The first commit of such a batch
-  writes the lower offset, in the transaction of the first update handled: a kill before it
-  leaves the old offset, and Telegram sends the low ids again.
+  shows offset 727334708 answered with update 117314199). The lower offset is written by the
+  commit that settles the batch's first update, in the same transaction: a kill before it
+  leaves the old offset, and Telegram sends the low ids again (those handled meanwhile are
+  replays by the rule below). No other offset needs storing: the poller always sends this
+  one, so Telegram can only send again the ids from it on, or a restarted sequence.
 * `handled_updates`: each update handled in the last `REPLAY_WINDOW`, by id with a digest of its
   content. An update is a replay, skipped, when its id is recorded with the same digest: Telegram
   resends an update unchanged (polling: fetched again after a crash before its confirmation; a

@@ -17,13 +17,13 @@ CONFLICT_WEBHOOK = (
     "Conflict: can't use getUpdates method while webhook is active; "
     "use deleteWebhook to delete the webhook first"
 )
-#: tdlib's TQueue refuses an offset more than this above the next update id ("Specified from_id
-#: is in the future"); the Bot API then serves the queue from its head and confirms nothing.
-FUTURE_OFFSET_SLACK = 10
 CONFLICT_POLLING = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
+#: tdlib's TQueue refuses an offset more than this above the next update id ("Specified from_id
+#: is in the future"); the Bot API then serves the queue from its head and confirms nothing.
+FUTURE_OFFSET_SLACK = 10
 
 
 @dataclass
