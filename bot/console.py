@@ -134,8 +134,15 @@ class _ReportingPoller(DurablePoller):
         super().__init__(app, db, concurrency=concurrency)
         self.progress = progress
 
-    async def handle(self, update: Update) -> None:
-        await super().handle(update)
+    async def handle(
+        self,
+        update: Update,
+        digest: str | None = None,
+        *,
+        ahead: int = 0,
+        commit_skipped: bool = True,
+    ) -> None:
+        await super().handle(update, digest, ahead=ahead, commit_skipped=commit_skipped)
         await self.progress.mark(update.update_id)
 
 

@@ -9,14 +9,17 @@ webhooks extra installs) does the same job with the same guarantee:
 * the `X-Telegram-Bot-Api-Secret-Token` header must equal WEBHOOK_SECRET, as in PTB:
   otherwise 403 and nothing is read;
 * the update goes through `DurablePoller.handle`, the polling path (handlers, then the
-  conversation states and the id of the last handled update committed in one transaction),
-  and only then is 200 answered. A failure answers 500, so Telegram delivers it again;
-* an update whose id is not above the last handled one (a re-delivery after a crash between
-  the commit and the answer) is acknowledged without being handled twice;
+  conversation states and the update's entry in the record of handled updates committed in one
+  transaction), and only then is 200 answered. A failure answers 500, so Telegram delivers it
+  again; a body whose `update_id` is not an integer gets 400 (a 500 would come back forever);
+* a replay (our 200 lost: a crash between the commit and the answer) is acknowledged without
+  being handled twice. The rule is the poller's, by id and content, never "not above the last
+  id": Telegram's webhook sends each chat's updates from its own queue, so a retried update can
+  come after later ones of other chats, and after a quiet week the ids restart, possibly lower;
 * updates are handled one at a time (polling handles different users side by side, but
   Telegram does not promise one user's updates in order over several webhook connections),
   and setWebhook asks Telegram for `max_connections=1`, so it sends the next update only
-  after our answer to this one.
+  after our answer to the one in hand (not necessarily in id order: see above).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class WebhookReceiver:
         self.poller = poller
         self.secret = secret.encode()
         self._lock = asyncio.Lock()
-        self._last: int | None = None
+        self._loaded = False
         self._closing = False
 
     def authorised(self, header: str | None) -> bool:
@@ -65,28 +68,35 @@ class WebhookReceiver:
         """Handle one update; returns the HTTP status to answer."""
         try:
             data = json.loads(body)
-            update = Update.de_json(data, self.poller.app.bot) if isinstance(data, dict) else None
-        except Exception:  # malformed JSON or not an update: Telegram never sends these
-            update = None
-        if update is None:
+        except ValueError:  # malformed JSON: Telegram never sends it
+            data = None
+        if not isinstance(data, dict):
+            log.warning("Webhook request refused: the body is not an update")
+            return 400
+        update_id = data.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            # 400, not 500: Telegram would deliver a 500 again and again.
+            log.warning("Webhook request refused: its update_id is not an integer")
+            return 400
+        try:
+            update = Update.de_json(data, self.poller.app.bot)
+        except Exception:  # the fields of an update, malformed
             log.warning("Webhook request refused: the body is not an update")
             return 400
         async with self._lock:
             if self._closing:
                 return 503  # Telegram delivers it again after the restart
-            if self._last is None:
-                self._last = await self.poller.last_handled()
-            if update.update_id <= self._last:
-                log.info("Update %d was already handled; acknowledged again", update.update_id)
+            if not self._loaded:
+                await self.poller.load()
+                self._loaded = True
+            if self.poller.already_handled(update):
+                log.info("Update %d was already handled; acknowledged again", update_id)
                 return 200
             try:
                 await self.poller.handle(update)
             except Exception:
-                log.exception(
-                    "Update %d could not be handled; Telegram will retry", update.update_id
-                )
+                log.exception("Update %d could not be handled; Telegram will retry", update_id)
                 return 500
-            self._last = update.update_id
         return 200
 
     async def close(self) -> None:

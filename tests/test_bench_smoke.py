@@ -34,6 +34,10 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["--registrants", "10", "--chatters", "1"],
         ["bulk messages delivered: 20 of 20", "Confirm to the last calendar file", "429"],
     ),
+    "flood": (
+        ["--flood", "30", "--others", "3", "--rounds", "1"],
+        ["others' reply latency", "messages the flooder got back per round"],
+    ),
     "crash_drill": (
         ["--kills", "2", "--recipients", "20", "--arrival", "0.5"],
         ["kills: 2", "registrations in the database", "recipients by copies received"],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from pathlib import Path
 
 from bot.i18n import I18n
-from bot.polling import HANDLED_ABOVE_KEY, LAST_UPDATE_KEY
+from bot.polling import LAST_UPDATE_KEY
 from bot.storage import Database, MetaRepo
+from bot.storage.meta import HandledUpdateRepo
 from tests.conftest import BotProcess, Participant, bot_env
 
 T = I18n()("en")
@@ -85,9 +85,9 @@ async def handled_record(path: Path) -> tuple[int, list[int]]:
     db = Database(path)
     await db.open()
     try:
-        meta = MetaRepo(db)
-        last = int(await meta.get(LAST_UPDATE_KEY) or -1)
-        return last, json.loads(await meta.get(HANDLED_ABOVE_KEY) or "[]")
+        last = int(await MetaRepo(db).get(LAST_UPDATE_KEY) or -1)
+        handled = await HandledUpdateRepo(db).since(0)
+        return last, sorted(i for i in handled if i > last)
     finally:
         await db.close()
 

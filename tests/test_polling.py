@@ -17,8 +17,17 @@ from telegram.ext import (
     PersistenceInput,
 )
 
-from bot.polling import DurablePoller
+from bot.polling import (
+    REPLAY_WINDOW,
+    DurablePoller,
+    FloodGate,
+    HandledRecord,
+    update_digest,
+)
+from bot.storage import Database, MetaRepo
 from tests.conftest import TOKEN
+
+DAY = 24 * 3600
 
 
 class RecordingPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str, Any]]):
@@ -148,16 +157,90 @@ async def test_ptb_collects_what_to_persist_before_its_first_await(api):
 
 
 @pytest.mark.parametrize(
-    ("pending", "above", "done", "last", "left_above"),
+    ("last", "pending", "settled", "done", "expected"),
     [
-        ([10, 11, 12], set(), {10}, 10, set()),
-        ([10, 11, 12], set(), {11}, 9, {11}),  # 10 still in flight
-        ([10, 11, 12], {11}, {10}, 11, set()),
-        ([10, 13, 20], {20}, {10, 13}, 20, set()),  # ids need not be consecutive
-        ([10, 11, 12], set(), {10, 12}, 10, {12}),
+        (9, [10, 11, 12], set(), {10}, (10, 1)),
+        (9, [10, 11, 12], set(), {11}, (9, 0)),  # 10 still in flight
+        (9, [10, 11, 12], {11}, {10}, (11, 2)),
+        (9, [10, 13, 20], {20}, {10, 13}, (20, 3)),  # ids need not be consecutive
+        (9, [10, 11, 12], set(), {10, 12}, (10, 1)),
+        # Ids restarted lower after a quiet week: the offset goes down with the first commit.
+        (900, [5, 6, 7], set(), {5}, (5, 1)),
+        (900, [5, 6, 7], set(), {6}, (900, 0)),
+        (900, [5, 6, 7], {5}, {6, 7}, (7, 3)),  # 5: a replay, skipped
     ],
 )
-def test_the_record_of_handled_updates(pending, above, done, last, left_above):
+def test_the_offset_follows_the_handled_prefix_of_the_batch(
+    last, pending, settled, done, expected
+):
     poller = DurablePoller(app=None, db=None)  # type: ignore[arg-type]
-    poller._last, poller._above, poller._pending = 9, above, deque(pending)
-    assert poller._advanced(done) == (last, left_above)
+    poller._last, poller._pending, poller._settled = last, deque(pending), settled
+    assert poller._advanced(dict.fromkeys(done, "d")) == expected
+
+
+NOW = 1_800_000_000
+
+
+def test_a_replay_is_the_same_update_again_not_a_reused_id():
+    record = HandledRecord({10: ("aaa", NOW - 60), 11: ("", NOW - 60), 12: ("ccc", NOW - 3 * DAY)})
+    assert record.is_replay(10, "aaa", NOW)
+    assert not record.is_replay(10, "bbb", NOW)  # a restarted sequence reused id 10
+    assert record.is_replay(11, "anything", NOW)  # recorded before digests: the id counts
+    assert not record.is_replay(12, "ccc", NOW)  # older than Telegram keeps any update
+    assert not record.is_replay(13, "aaa", NOW)
+    record.add({13: "ddd"}, NOW)
+    record.forget_before(NOW - REPLAY_WINDOW)
+    assert sorted(record.entries) == [10, 11, 13]
+
+
+def test_the_digest_tells_a_new_update_from_a_replay():
+    first = command(7, 501, "/go", None)
+    assert update_digest(first) == update_digest(command(7, 501, "/go", None))
+    assert update_digest(first) != update_digest(command(7, 501, "/help", None))
+    assert update_digest(first) != update_digest(command(7, 502, "/go", None))
+
+
+def test_the_flood_gate_cuts_a_backlog_sent_faster_than_a_person_types():
+    gate = FloodGate(backlog=2, burst=3, window=3, notice_every=60)  # 3 at once, then 1 a second
+    far = 99  # far behind the person's own updates in the batch
+    assert [gate.admit(1, NOW, far) for _ in range(5)] == [True, True, True, False, False]
+    assert gate.admit(2, NOW, far)  # someone else is not held up
+    assert not gate.admit(1, NOW + 0.9, far)
+    assert gate.admit(1, NOW + 1.0, far)
+    assert not gate.admit(1, NOW + 1.5, far)
+    assert [gate.admit(1, NOW + 10 + i / 10, far) for i in range(4)] == [True] * 3 + [False]
+    assert not gate.admit(1, NOW + 9, far)  # a time out of order refills nothing
+    # Near the head of their updates in the batch a person holds nobody up: always handled,
+    # like a quick client that waits for each answer (one update per batch).
+    assert all(gate.admit(1, NOW + 11, ahead) for ahead in (0, 1, 0, 1))
+    assert not gate.admit(1, NOW + 11, 2)
+    # One a second is never a flood, nor messages that piled up while the bot was down.
+    steady = FloodGate(backlog=2, burst=3, window=3)
+    assert all(steady.admit(1, NOW + i, far) for i in range(100))
+    assert all(steady.admit(2, NOW + 60 * i, i) for i in range(10))
+    assert gate.notice_due(1, NOW) and not gate.notice_due(1, NOW + 59)
+    assert gate.notice_due(1, NOW + 60) and gate.notice_due(2, NOW + 1)
+
+
+async def test_schema_6_keeps_the_ids_handled_above_the_last_one_before_an_upgrade(tmp_path):
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    try:
+        # A database of schema 3 left by a kill in the middle of a batch.
+        await db.conn.executescript(
+            "DROP TABLE handled_updates; ALTER TABLE users DROP COLUMN timezone_place;"
+            " PRAGMA user_version = 3;"
+            "INSERT INTO meta (key, value) VALUES ('last_update_id', '4'),"
+            " ('handled_update_ids', '[5, 7]');"
+        )
+        await db.close()
+        await db.open()
+        poller = DurablePoller(app=None, db=db)  # type: ignore[arg-type]
+        await poller.load()
+        assert poller._last == 4
+        assert poller.already_handled(command(5, 501, "/go", None))
+        assert not poller.already_handled(command(6, 501, "/go", None))
+        assert poller.already_handled(command(7, 502, "/help", None))
+        assert await MetaRepo(db).get("handled_update_ids") is None
+    finally:
+        await db.close()

@@ -449,7 +449,7 @@ async def test_promotions_from_before_notices_were_recorded_are_not_told_again(d
     _, earlier = await registrations.cancel(1, 1)
     assert earlier is not None and earlier.user_id == 2
     # A database written before schema 3, by a bot that did not record promotion notices.
-    await db.conn.execute("ALTER TABLE users DROP COLUMN timezone_place")  # added by schema 4
+    await db.conn.execute("ALTER TABLE users DROP COLUMN timezone_place")  # added by schema 5
     await db.conn.execute("PRAGMA user_version = 2")
     await db.close()
     await db.open()

@@ -18,7 +18,8 @@ or standalone: ``python -m bot.localapi --port 8081`` and run the bot with
   ``messages_to``, ``message`` (current state), ``commands``;
 * waiting (never sleeps): ``wait_for``, ``next_message``, ``wait_for_call``,
   ``wait_for_delivery``, ``wait_until_polling``;
-* faults: ``block``, ``inject``, ``hold``, ``delay``, ``rate_limit``/``per_chat_rate``.
+* faults: ``block``, ``inject``, ``hold``, ``delay``, ``rate_limit``/``per_chat_rate``;
+* Telegram's quirks: ``restart_update_ids`` (ids restarting lower after a quiet week).
 
 Telegram's validation is mimicked where bots commonly trip: HTML parse errors, empty or
 too long texts, "message is not modified", unknown messages, callback_data > 64 bytes,

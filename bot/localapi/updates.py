@@ -22,6 +22,9 @@ CONFLICT_POLLING = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
+#: tdlib's TQueue refuses an offset more than this above the next update id ("Specified from_id
+#: is in the future"); the Bot API then serves the queue from its head and confirms nothing.
+FUTURE_OFFSET_SLACK = 10
 
 
 @dataclass
@@ -111,11 +114,28 @@ class Updates(ChatStore):
         return copy.deepcopy(wanted)
 
     def _confirm(self, offset: int) -> None:
+        if offset > self._last_update_id + 1 + FUTURE_OFFSET_SLACK:
+            return  # an offset from before the ids restarted lower: nothing is confirmed
         if offset > 0:
             self._pending = [u for u in self._pending if u["update_id"] >= offset]
             self.confirmed_offset = max(self.confirmed_offset, offset)
         elif offset < 0:
             self._pending = self._pending[offset:]
+
+    def restart_update_ids(self, first_id: int) -> None:
+        """Number the next updates from ``first_id`` on, as Telegram does after a week without
+        updates (it picks the next id at random then, often far below the last one).
+
+        The queue must be empty, as it is after a week (Telegram keeps updates 24 hours).
+        Afterwards getUpdates with an offset from before answers with the new queue from its
+        head, confirming nothing, and the webhook delivers the new ids.
+        """
+        if self._pending:
+            raise RuntimeError(f"{len(self._pending)} updates pending; Telegram's queue was empty")
+        if first_id < 1:
+            raise ValueError("update ids are positive")
+        self._last_update_id = first_id - 1
+        self.confirmed_offset = 0
 
     # -- users acting (all coroutines; they only queue updates and never block) -------------
 

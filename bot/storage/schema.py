@@ -152,4 +152,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE users ADD COLUMN timezone_place TEXT;
     """,
+    # 6: the updates handled in the last two days, by id, with a digest of their content, so
+    # that a replay (same id, same update) is told from a new update that reuses an id after
+    # Telegram restarted its ids (bot.polling). Ids recorded by schema 3's JSON list of handled
+    # ids above the last one carry no digest: their id alone counts.
+    """
+    CREATE TABLE IF NOT EXISTS handled_updates (
+        update_id   INTEGER PRIMARY KEY,
+        digest      TEXT NOT NULL,
+        handled_at  INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS handled_updates_at ON handled_updates(handled_at);
+    INSERT OR IGNORE INTO handled_updates (update_id, digest, handled_at)
+    SELECT CAST(value AS INTEGER), '', CAST(strftime('%s', 'now') AS INTEGER)
+    FROM json_each((SELECT value FROM meta WHERE key = 'handled_update_ids'));
+    DELETE FROM meta WHERE key = 'handled_update_ids';
+    """,
 )
