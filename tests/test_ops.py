@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def test_check_reports_a_problem_in_one_line(environ, capsys, tmp_path, variable
     if value.endswith(".sqlite3"):
         path = tmp_path / value
         if value.startswith("too-new"):
-            with sqlite3.connect(path) as conn:
+            with closing(sqlite3.connect(path)) as conn:
                 conn.execute("PRAGMA user_version = 999")
         else:
             path.write_text("hello")
@@ -152,7 +153,7 @@ async def test_backup_while_the_bot_is_registering(api, bot, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"written to {target}" in result.stdout and "integrity check ok" in result.stdout
 
-    with sqlite3.connect(target) as conn:
+    with closing(sqlite3.connect(target)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     copy = Database(target)
     await copy.open()
