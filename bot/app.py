@@ -123,7 +123,7 @@ def build_application(
     # drops a waiting /timezone prompt on any command. Group -2 comes before all: the /ask
     # prompt (it takes its answer even in the middle of the form) and admin commands sent in a
     # group (refused to admins; anyone else gets group -1's answer).
-    registration.register(app)
+    registration.register(app, fallbacks=privacy.form_fallbacks())
     my_registration.register(app)
     broadcast.register(app)
     participant.register(app)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from enum import IntEnum
 from typing import Any, TypeVar
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
+    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
@@ -466,7 +467,9 @@ async def stale_button(update: Update, ctx: BotContext) -> None:
     await answer_expired(update, ctx)
 
 
-def _conversation() -> ConversationHandler:
+def _conversation(
+    extra_fallbacks: Sequence[BaseHandler[Any, Any, Any]] = (),
+) -> ConversationHandler:
     private = filters.ChatType.PRIVATE
     text = filters.TEXT & ~filters.COMMAND
 
@@ -496,6 +499,7 @@ def _conversation() -> ConversationHandler:
             Step.CONFIRM: step(got_confirm_text, got_confirm_button, "confirm"),
         },
         fallbacks=[
+            *extra_fallbacks,
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(stale_button, pattern=r"^(reg:|menu:register$)"),
             # /help, /event and /language still work in the middle of the form.
@@ -506,5 +510,6 @@ def _conversation() -> ConversationHandler:
     )
 
 
-def register(app: Application) -> None:
-    add_conversation(app, _conversation)
+def register(app: Application, fallbacks: Sequence[BaseHandler[Any, Any, Any]] = ()) -> None:
+    """`fallbacks`: other features' handlers that work in the middle of the form (first)."""
+    add_conversation(app, lambda: _conversation(fallbacks))
