@@ -220,3 +220,57 @@ async def test_erased_data_are_not_left_readable_in_the_database_files(api, runn
     after = file_bytes(path)
     for secret in [*secrets, "Agence Quillfeather", "Quillfeather", "zephyrine.quill"]:
         assert secret.encode() not in after, secret
+
+
+# -- buttons pressed outside a private chat ----------------------------------------------------
+
+GROUP = -1001234
+
+
+async def test_buttons_pressed_in_a_group_are_refused_like_commands(api, bots, full_event):
+    bot = await bots.start(full_event, ADMIN_IDS=str(OTHER))
+    await api.wait_until_polling()
+    services = bot.app.bot_data["services"]
+    t = T("en")
+    member, admin = Participant(api, ERASED, "en"), Participant(api, OTHER, "en")
+    await services.registrations.register(ERASED, DATA, "en")
+    await api.send_text(ERASED, "/start", chat_id=GROUP)
+    answer = await api.next_message(GROUP)
+    assert text_of(answer) == t._("I register participants in a private chat.")
+    refusal = t._("I register participants in a private chat.")
+
+    async def press(user: Participant, data: str) -> dict:
+        update_id = await api.press_button(user.id, answer.message_id, data, GROUP, check=False)
+        call = await api.wait_for_call(
+            lambda c: (
+                c.method == "answerCallbackQuery"
+                and c.params.get("callback_query_id") == f"cq{update_id}"
+            )
+        )
+        return call.params
+
+    for user, data in [
+        (member, "menu:register"),
+        (member, "menu:event"),
+        (member, "lang:fr"),
+        (member, f"unreg:ask:{(await services.registrations.current(ERASED)).id}"),
+        (member, "erase:yes"),
+        (admin, "adm:stats"),
+        (admin, "adm:export"),
+        (admin, "bc:aud:all"),
+    ]:
+        params = await press(user, data)
+        assert params.get("text") == refusal and params.get("show_alert"), data
+
+    await member.say("/help")  # every press above has been handled
+    assert [text_of(m) for m in api.messages_to(GROUP)] == [refusal]
+    assert [m.method for m in api.sent if m.chat_id == GROUP] == ["sendMessage"]
+    assert await services.users.language(ERASED) == "en"
+    assert (await services.registrations.current(ERASED)).status == "active"
+    assert await services.audit.recent() == []
+    assert not bot.app.user_data.get(ERASED)  # no form, no erasure prompt
+
+    # The same presses in private still work.
+    menu = await member.say("/start")
+    form = await member.tap(menu, t._("Register"))
+    assert t._("You are already registered for this webinar.") in text_of(form)
