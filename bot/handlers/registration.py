@@ -258,6 +258,7 @@ async def got_country_text(update: Update, ctx: BotContext) -> Step:
         markup = keyboard(
             [[(country_name(code, t.lang), f"reg:country:{code}")] for code in match.suggestions]
         )
+        draft["offered"] = list(match.suggestions)
         draft["q"] = await reply(update, text, markup)
         return Step.COUNTRY
     hint = t._(
@@ -269,6 +270,9 @@ async def got_country_text(update: Update, ctx: BotContext) -> Step:
 async def got_country_button(update: Update, ctx: BotContext) -> Step | None:
     code = await _button(update, ctx)
     if code is None:
+        return None
+    if code not in _draft(ctx).get("offered", ()):  # a forged value: only what was offered
+        await answer_expired(update, ctx)
         return None
     return await _country_chosen(update, ctx, code, update.callback_query)
 

@@ -1,0 +1,126 @@
+"""Hostile input: forged button values, formulas for spreadsheets, invisible characters."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.i18n import I18n
+from bot.services.reports import REGISTRATION_COLUMNS, defused
+from bot.storage import to_db
+from tests.conftest import Participant
+
+T = I18n()
+ADMIN, USER = 4242, 4343
+FORMULAS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_of(message) -> str:
+    return message.plain_text or message.text or ""
+
+
+@pytest.fixture
+async def admin_bot(bots, future_event_file):
+    bot = await bots.start(future_event_file, ADMIN_IDS=str(ADMIN))
+    await bots.api.wait_until_polling()
+    return bot
+
+
+async def answer_to_press(api, user_id: int, message_id: int, data: str) -> dict:
+    update_id = await api.press_button(user_id, message_id, data, check=False)
+    call = await api.wait_for_call(
+        lambda c: (
+            c.method == "answerCallbackQuery"
+            and c.params.get("callback_query_id") == f"cq{update_id}"
+        )
+    )
+    return call.params
+
+
+# -- forged button values ----------------------------------------------------------------------
+
+
+async def test_a_forged_country_button_is_refused_and_an_offered_one_taken(api, admin_bot):
+    t = T("en")
+    user = Participant(api, USER, "en")
+    await user.say("/register")
+    await user.say("Ada Lovelace")
+    await user.say("ada@example.org")
+    suggestions = await user.say("Marocco")
+    assert "Morocco" in suggestions.button_labels
+    expired = t._("This button has expired. Please use the latest message.")
+    for forged in ('=HYPERLINK("https://evil.example","x")', "ZZ", "FR", ""):
+        params = await answer_to_press(api, USER, suggestions.message_id, f"reg:country:{forged}")
+        assert params.get("text") == expired, forged
+    assert "country" not in admin_bot.app.user_data[USER]["registration"]
+    organisation = await user.tap(suggestions, "Morocco")
+    assert t._("Step {step} of {total}").format(step=4, total=8) in text_of(organisation)
+    assert admin_bot.app.user_data[USER]["registration"]["country"] == "MA"
+
+
+# -- CSV export ----------------------------------------------------------------------------------
+
+
+def test_defused_prefixes_every_cell_that_a_spreadsheet_would_run():
+    row = ["1", "=1+1", "+33", "-2", "@SUM(A1)", "\tx", "\ry", "Zoë", "", "a=b"]
+    assert defused(row) == [
+        "1",
+        "'=1+1",
+        "'+33",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\ry",
+        "Zoë",
+        "",
+        "a=b",
+    ]
+    plain = ["1", "active", "Zoë", "2023-06-01T12:00:00+02:00"]
+    assert defused(plain) is plain  # nothing to defuse: the row as it was
+
+
+async def test_every_column_of_the_export_is_defused(api, admin_bot):
+    """Values that should never be there (an old bot, a hand-edited database, a bug): the
+    export defuses them in every column, not only in the typed ones."""
+    now = to_db(datetime(2030, 1, 1, 12, tzinfo=UTC))
+    async with admin_bot.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO users (user_id, language, source, created_at, updated_at) "
+            "VALUES (?, 'en', ?, ?, ?)",
+            (USER, "-src", now, now),
+        )
+        await conn.execute(
+            "INSERT INTO registrations (user_id, status, full_name, email, country, "
+            "organisation, affiliation, session_language, language, source, created_at, "
+            "updated_at) VALUES (?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                USER,
+                "=cmd|' /C calc'!A0",
+                "+mail@example.org",
+                '=HYPERLINK("https://evil.example")',
+                "@org",
+                "-aff",
+                "=slang",
+                "+lang",
+                "-1+2",
+                now,
+                now,
+            ),
+        )
+    Participant(api, ADMIN, "en")
+    await api.send_text(ADMIN, "/export")
+    document = await api.next_message(ADMIN, predicate=lambda m: m.method == "sendDocument")
+    assert document.document is not None
+    rows = list(csv.reader(io.StringIO(document.document.decode("utf-8-sig"))))
+    assert rows[0] == list(REGISTRATION_COLUMNS)
+    (row,) = rows[1:]
+    cells = dict(zip(REGISTRATION_COLUMNS, row, strict=True))
+    assert not [name for name, cell in cells.items() if cell.startswith(FORMULAS)], cells
+    assert cells["country"] == cells["country_name"] == "'" + '=HYPERLINK("https://evil.example")'
+    assert cells["full_name"] == "'=cmd|' /C calc'!A0"
+    assert cells["affiliation"] == cells["affiliation_label"] == "'-aff"
+    assert cells["source"] == "'-1+2"
+    assert cells["session_language"] == "'=slang" and cells["language"] == "'+lang"
