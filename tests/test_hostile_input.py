@@ -10,6 +10,7 @@ import pytest
 
 from bot.i18n import I18n
 from bot.services.reports import REGISTRATION_COLUMNS, defused
+from bot.services.validation import clean_text
 from bot.storage import to_db
 from tests.conftest import Participant
 
@@ -124,3 +125,43 @@ async def test_every_column_of_the_export_is_defused(api, admin_bot):
     assert cells["affiliation"] == cells["affiliation_label"] == "'-aff"
     assert cells["source"] == "'-1+2"
     assert cells["session_language"] == "'=slang" and cells["language"] == "'+lang"
+
+
+# -- invisible and direction-changing characters ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("Zoë\u200b Ñúñez", "Zoë Ñúñez"),  # zero-width space
+        ("\u202eevil\u202c name", "evil name"),  # right-to-left override, pop
+        ("\u2066Ana\u2069 \u200eLópez\u200f", "Ana López"),  # isolates, direction marks
+        ("Ada\U000e0041\U000e0042\U000e007f Byron", "Ada Byron"),  # tag characters
+        ("Jean\x00 Dupont\x07\ufeff", "Jean Dupont"),  # controls, BOM
+        ("Li\ue000 Wei\u00ad", "Li Wei"),  # private use, soft hyphen
+        ("a\u200db\u200cc", "abc"),  # joiners between Latin letters do nothing visible
+        ("\u200d👍", "👍"),
+        # Kept: emoji sequences, the joiners of Persian and Devanagari, any script.
+        ("Dev 👩🏽\u200d💻", "Dev 👩🏽\u200d💻"),
+        ("👨\u200d👩\u200d👧 family", "👨\u200d👩\u200d👧 family"),
+        ("👁️\u200d🗨️", "👁️\u200d🗨️"),
+        ("علی\u200cرضا", "علی\u200cرضا"),
+        ("क्\u200dष", "क्\u200dष"),
+        ("محمد 张伟 Zoë", "محمد 张伟 Zoë"),
+        # Nothing visible at all.
+        ("\u200b\u200d\u2060\u3164\u115f\u2800 \u202e", ""),
+    ],
+)
+def test_clean_text_keeps_only_what_shows(typed, kept):
+    assert clean_text(typed) == kept
+
+
+async def test_a_name_of_invisible_characters_is_asked_again(api, admin_bot):
+    t = T("en")
+    user = Participant(api, USER, "en")
+    await user.say("/register")
+    again = await user.say("\u200b\u3164\u200d\u202e")
+    assert t._("Please type your name.") in text_of(again)
+    email = await user.say("\u202eAda\u200b Lovelace")
+    assert t._("What is your email address?") in text_of(email)
+    assert admin_bot.app.user_data[USER]["registration"]["name"] == "Ada Lovelace"
