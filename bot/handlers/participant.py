@@ -139,7 +139,12 @@ async def language_chosen(update: Update, ctx: BotContext) -> None:
     await ctx.services.users.set_language(user.id, lang)
     t = ctx.services.i18n(lang)
     await acknowledge(query)
-    await query.edit_message_text(t._("Language set to English."))
+    done = t._("Language set to English.")
+    if query.message is not None and query.message.is_accessible:
+        with contextlib.suppress(BadRequest):  # the same language again: "not modified"
+            await query.edit_message_text(done)
+    else:  # a message Telegram no longer lets the bot edit (date 0): say it anew
+        await reply(update, done)
     commands = bot_commands(t, admin=is_admin(ctx, user))
     await ctx.bot.set_my_commands(commands, scope=BotCommandScopeChat(user.id))
     await reply(

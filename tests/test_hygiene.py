@@ -1,4 +1,5 @@
-"""Hostile input: forged button values, formulas for spreadsheets, invisible characters."""
+"""Leaks and hygiene: forged button values, spreadsheet formulas, invisible characters, the
+audit log, buttons on messages Telegram no longer lets the bot edit."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from bot.i18n import I18n
 from bot.services.reports import REGISTRATION_COLUMNS, defused
 from bot.services.validation import clean_text
-from bot.storage import to_db
+from bot.storage import RegistrationData, to_db
 from tests.conftest import Participant
 
 T = I18n()
@@ -165,3 +166,61 @@ async def test_a_name_of_invisible_characters_is_asked_again(api, admin_bot):
     email = await user.say("\u202eAda\u200b Lovelace")
     assert t._("What is your email address?") in text_of(email)
     assert admin_bot.app.user_data[USER]["registration"]["name"] == "Ada Lovelace"
+
+
+# -- the audit log -----------------------------------------------------------------------------
+
+
+async def test_a_broadcast_text_is_audited_as_a_detail_not_as_an_action(api, admin_bot):
+    services = admin_bot.app.bot_data["services"]
+    await services.registrations.register(
+        USER, RegistrationData("P", "p@example.org", "SN", None, "pes", "en"), "en"
+    )
+    t = T("en")
+    admin = Participant(api, ADMIN, "en")
+    menu = await admin.say("/broadcast")
+    label = next(b for b in menu.button_labels if b.startswith(t._("All registrants")))
+    mode = await admin.tap(menu, label)
+    await admin.tap(mode, t._("One text for everyone"))
+    await admin.say("Dear participants, the room has changed.")
+    summary = await api.next_message(ADMIN, predicate=lambda m: bool(m.button_labels))
+    await api.press_button(ADMIN, summary.message_id, summary.callback_data(t._("Cancel")))
+    await admin.next()
+    audit = [(action, detail) for _, action, detail, _ in await services.audit.recent()]
+    assert audit[::-1] == [
+        ("/broadcast", None),
+        ("button bc:aud:all", None),
+        ("button bc:mode:one", None),
+        ("broadcast.got_text", "Dear participants, the room has changed."),
+        ("button bc:cancel", None),
+    ]
+
+
+# -- buttons on inaccessible messages -----------------------------------------------------------
+
+
+async def test_a_language_button_on_an_inaccessible_message_switches_and_says_so(api, admin_bot):
+    user = Participant(api, USER, "en")
+    await user.say("/start")
+    # A message Telegram reports as inaccessible (date 0), e.g. one too old to be edited.
+    update_id = await api.press_button(USER, 999_999, "lang:fr", check=False)
+    done = await user.next()
+    assert text_of(done) == T("fr")._("Language set to English.")
+    menu = await user.next()
+    assert text_of(menu) == T("fr")._("Choose below, or send /help to see everything I can do.")
+    assert api.callback_answer(update_id) is not None  # the press was answered, no alert
+    assert not api.callback_answer(update_id).get("text")
+    assert await admin_bot.app.bot_data["services"].users.language(USER) == "fr"
+    assert not [m for m in api.messages_to(USER) if "went wrong" in text_of(m)]
+    assert not [c for c in api.calls if c.method.startswith("edit")]
+
+
+async def test_the_same_language_twice_is_no_error(api, admin_bot):
+    user = Participant(api, USER, "en")
+    await user.say("/start")
+    choose = await user.say("/language")
+    await user.tap(choose, "Français")  # the prompt becomes "Langue : français."
+    await api.press_button(USER, choose.message_id, "lang:fr", check=False)
+    menu = await user.next()
+    assert text_of(menu) == T("fr")._("Choose below, or send /help to see everything I can do.")
+    assert not [m for m in api.messages_to(USER) if "went wrong" in text_of(m)]
