@@ -75,7 +75,12 @@ class Database:
             # SQLite reuses the page: /deletemydata must really erase (see `checkpoint`).
             await conn.execute("PRAGMA secure_delete = ON")
             self._conn = conn
-            await self._migrate()
+            try:
+                await self._migrate()
+            except BaseException:  # a newer schema, a failed migration: nothing left open
+                self._conn = None
+                await conn.close()
+                raise
 
     async def close(self) -> None:
         if self._conn is not None:
