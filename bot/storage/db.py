@@ -136,8 +136,9 @@ class Database:
     async def checkpoint(self) -> bool:
         """Copy the WAL into the database file and empty it (TRUNCATE), so that pages written
         before an erasure, personal data in them, do not stay readable in the WAL file.
-        False when a reader (a backup in progress) kept it from completing; it then
-        completes at a later checkpoint."""
+        False when a reader (a backup in progress, past busy_timeout) kept it from completing:
+        the old pages then stay in the WAL until the next complete one (the next erasure, or
+        the bot's stop, when SQLite deletes the WAL)."""
         if _in_transaction.get():
             raise RuntimeError("checkpoint inside a transaction")
         async with self._lock:
