@@ -15,11 +15,15 @@ import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.config import ConfigError, Settings, load_environ, settings_from
 from bot.event import Event, EventFileError, load_event
-from bot.logs import setup_logging
+from bot.logs import Redactor, redacted_output, setup_logging
 
+# Settings whose values never appear in the output, whatever quotes them.
+SECRET_SETTINGS = ("TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET")
+DEFAULT_API = "https://api.telegram.org"
 LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
 
 
@@ -58,17 +62,26 @@ def main(argv: list[str] | None = None) -> int:
     # 1. Options, then settings from the environment and .env (errors: one line, exit 2).
     args = parse_args(sys.argv[1:] if argv is None else argv)
     environ = load_environ(os.environ)
+    if args.console:  # its own server and token; what it prints is the simulated chat
+        return _main(args, environ, Redactor())
+    # Whatever reaches stdout or stderr from here on, print() included, hides the secrets.
+    secrets = Redactor(environ.get(name) for name in SECRET_SETTINGS)
+    with redacted_output(secrets):
+        return _main(args, environ, secrets)
+
+
+def _main(args: argparse.Namespace, environ: dict[str, str], secrets: Redactor) -> int:
     try:
         # 2. Operator commands that need no token or no event.
-        if args.backup is not None:
-            from bot.ops import backup
-
-            return backup(settings_from(environ, require_token=False).database_path, args.backup)
         if args.console:
             from bot.console import ConsoleOptions, run_console
 
             options = ConsoleOptions(args.lang or "en", args.user_id, args.admin, args.dir)
             return run_console(environ, options)
+        if args.backup is not None:
+            from bot.ops import backup
+
+            return backup(settings_from(environ, require_token=False).database_path, args.backup)
         # 3. The bot's own settings and event file.
         settings = settings_from(environ)
         event = load_event(settings.event_file)
@@ -77,16 +90,23 @@ def main(argv: list[str] | None = None) -> int:
 
             return check(settings, event)
         # 4. Logging, then the bot until SIGTERM/SIGINT.
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, redactor=secrets)
         return run(settings, event)
     except (ConfigError, EventFileError) as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    except BotApiUnreachable as exc:
+        print(f"Start-up error: {exc}", file=sys.stderr)
+        return 3
+
+
+class BotApiUnreachable(Exception):
+    """The Bot API did not answer at start-up (network down, wrong TELEGRAM_API_BASE_URL)."""
 
 
 def run(settings: Settings, event: Event) -> int:
-    """Polling or webhook; start-up problems become ConfigError, crashes a redacted log."""
-    from telegram.error import InvalidToken
+    """Polling or webhook; start-up problems become one line, crashes a redacted log."""
+    from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application
     from bot.runner import run_polling
@@ -102,6 +122,9 @@ def run(settings: Settings, event: Event) -> int:
         raise ConfigError(f"DATABASE_PATH: {exc}") from None
     except ConfigError:
         raise
+    except NetworkError as exc:  # TimedOut too; the poller itself rides out later outages
+        api = urlsplit(settings.api_base_url or DEFAULT_API).netloc
+        raise BotApiUnreachable(f"cannot reach the Telegram Bot API at {api}: {exc}") from None
     except Exception:
         # Through logging, whose filter redacts the token, not a raw traceback on stderr.
         logging.getLogger("run_bot").critical("The bot stopped on an error", exc_info=True)

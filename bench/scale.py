@@ -65,7 +65,8 @@ def _figures(label: str, seconds: list[float], target: float) -> str:
 _MEASURED_CHART = (
     "import runpy, sys\n"
     "runpy.run_module('bot.services.chart', run_name='__main__', alter_sys=True)\n"
-    "status = open('/proc/self/status').read().splitlines()\n"
+    "with open('/proc/self/status') as f:\n"
+    "    status = f.read().splitlines()\n"
     "sys.stderr.write(next(line for line in status if line.startswith('VmHWM:')))\n"
 )
 

@@ -128,11 +128,11 @@ def build_application(
 
     # Handler order (group 0 takes the first match): the registration conversation first, so
     # that while it runs it sees answers before anything else; then the other participant
-    # commands; the catch-alls last. Group -1 answers commands in groups and stops there, and
-    # drops a waiting /timezone prompt on any command. Group -2 comes before all: the /ask
-    # prompt (it takes its answer even in the middle of the form) and admin commands sent in a
-    # group (refused to admins; anyone else gets group -1's answer).
-    registration.register(app)
+    # commands; the catch-alls last. Group -1 answers commands and button presses in groups
+    # and stops there, and drops a waiting /timezone prompt on any command. Group -2 comes
+    # before all: the /ask prompt (it takes its answer even in the middle of the form) and
+    # admin commands sent in a group (refused to admins; anyone else gets group -1's answer).
+    registration.register(app, fallbacks=privacy.form_fallbacks())
     my_registration.register(app)
     broadcast.register(app)
     edit.register(app)

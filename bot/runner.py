@@ -20,7 +20,15 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def started(app: Application) -> AsyncIterator[Application]:
     """Initialise and start the Application with its post_* hooks, as PTB's run_* would."""
-    await app.initialize()
+    try:
+        await app.initialize()
+    except BaseException:
+        # getMe failed (Bot API unreachable, token rejected) after the HTTP sessions were
+        # opened, and app.shutdown() does nothing for an Application that is not initialised.
+        await app.bot.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+        raise
     try:
         if app.post_init:
             await app.post_init(app)

@@ -22,6 +22,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.logs import redact
+
 JSON = "application/json"
 
 
@@ -158,7 +160,13 @@ class AiohttpRequest(BaseRequest):
         proxy = proxy_for(parts.scheme, parts.hostname or "")
         try:
             async with self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout, proxy=proxy
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=timeout,
+                proxy=proxy,
+                allow_redirects=False,  # as PTB's httpx: the Bot API never redirects
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ConnectionTimeoutError as exc:
@@ -168,4 +176,8 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as exc:  # the total bound of an upload: it may have arrived
             raise AnswerTimedOut("Timed out sending or waiting for the answer") from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            # Some errors quote the request URL (a malformed answer: "400, message=…,
+            # url=…/bot<token>/setWebhook"), and whoever shows this text would show the token.
+            # One line: it may end up as the one line of a start-up error.
+            text = " ".join(str(exc).replace(url, f"{parts.scheme}://{parts.netloc}/…").split())
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {redact(text)}") from exc

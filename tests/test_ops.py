@@ -6,15 +6,19 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 import run_bot
 from bot.i18n import I18n
 from bot.localapi import LocalBotApi
+from bot.logs import Redactor
 from bot.storage import Database, RegistrationRepo
 from tests.conftest import ROOT, TOKEN, BotProcess, Participant, bot_env
+from tests.test_webhook import free_port
 
 T = I18n()("en")
 SHIPPED = ROOT / "data" / "event.toml"
@@ -97,7 +101,7 @@ def test_check_reports_a_problem_in_one_line(environ, capsys, tmp_path, variable
     if value.endswith(".sqlite3"):
         path = tmp_path / value
         if value.startswith("too-new"):
-            with sqlite3.connect(path) as conn:
+            with closing(sqlite3.connect(path)) as conn:
                 conn.execute("PRAGMA user_version = 999")
         else:
             path.write_text("hello")
@@ -152,7 +156,7 @@ async def test_backup_while_the_bot_is_registering(api, bot, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"written to {target}" in result.stdout and "integrity check ok" in result.stdout
 
-    with sqlite3.connect(target) as conn:
+    with closing(sqlite3.connect(target)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     copy = Database(target)
     await copy.open()
@@ -224,6 +228,159 @@ async def test_a_rejected_token_stops_with_one_line(tmp_path, future_event_file)
     assert code == 2
     assert "TELEGRAM_BOT_TOKEN was rejected" in log and "Traceback" not in log
     assert SECRET_PART not in log
+
+
+# -- what the bot prints ----------------------------------------------------------------------
+
+HOOK_SECRET = "hook-secret_" + "0123456789abcdef"
+
+
+class BrokenProxy:
+    """A proxy to the local Bot API that answers one method with a malformed HTTP response,
+    as a misbehaving proxy or load balancer would; the HTTP client's error quotes the URL."""
+
+    def __init__(self, upstream: str, broken: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.broken = f"/{broken} ".encode()
+        self.served_broken = 0
+        self.server: asyncio.Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/bot"
+
+    async def __aenter__(self) -> BrokenProxy:
+        self.session = aiohttp.ClientSession()
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        await self.session.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                request_line, *lines = head.split("\r\n")
+                headers = dict(line.split(": ", 1) for line in lines if ": " in line)
+                headers = {k.lower(): v for k, v in headers.items()}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                method, target, _ = request_line.split(" ")
+                if self.broken in f"{target} ".encode():
+                    self.served_broken += 1
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n")
+                    await writer.drain()
+                    return
+                path = target.removeprefix("/bot")  # /bot<token>/getMe -> <token>/getMe
+                content_type = headers.get("content-type", "application/json")
+                async with self.session.request(
+                    method,
+                    f"{self.upstream}{path}",
+                    data=body,
+                    headers={"Content-Type": content_type},
+                ) as response:
+                    data = await response.read()
+                writer.write(
+                    f"HTTP/1.1 {response.status} X\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n".encode()
+                    + data
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_webhook_error_quoting_the_url_is_one_line_without_secrets(
+    api, tmp_path, future_event_file
+):
+    port = free_port()
+    async with BrokenProxy(api.base_url, "setWebhook") as proxy:
+        env = bot_env(
+            api,
+            tmp_path,
+            future_event_file,
+            TELEGRAM_API_BASE_URL=proxy.base_url,
+            WEBHOOK_URL=f"https://bot.example.org/hook/{HOOK_SECRET}",
+            WEBHOOK_SECRET=HOOK_SECRET,
+            WEBHOOK_PORT=str(port),
+            LOG_LEVEL="DEBUG",  # PTB logs setWebhook's parameters, the secret among them
+        )
+        process = BotProcess(env, tmp_path / "bot.log")
+        process.start()
+        assert process.proc is not None
+        code = await asyncio.to_thread(process.proc.wait, 60)
+        assert proxy.served_broken == 1
+    log = process.log()
+    assert code == 2, log
+    methods = api.stats["methods"]  # everything but setWebhook went through the proxy
+    assert methods["getMe"] == 1 and methods["setMyCommands"] > 0 and "setWebhook" not in methods
+    assert "Calling Bot API endpoint `setWebhook`" in log  # the DEBUG line with parameters
+    errors = [line for line in log.splitlines() if line.startswith("Configuration error:")]
+    assert len(errors) == 1 and "WEBHOOK_URL: could not set the webhook" in errors[0]
+    assert "Traceback" not in log and "Unclosed" not in log
+    assert TOKEN not in log and TOKEN.split(":")[1] not in log
+    assert HOOK_SECRET not in log
+
+
+def test_whatever_is_printed_hides_the_token_and_the_webhook_secret(environ, capsys, monkeypatch):
+    environ.setenv("TELEGRAM_BOT_TOKEN", REAL_LOOKING)
+    environ.setenv("WEBHOOK_URL", "https://bot.example.org/hook")
+    environ.setenv("WEBHOOK_SECRET", HOOK_SECRET)
+
+    def failing_run(settings, event):
+        print(f"a library printing {settings.token} and {settings.webhook_secret}")
+        print(f"to stderr {settings.token}", file=sys.stderr)
+        raise run_bot.ConfigError(f"quoting https://x/bot{settings.token}/m {HOOK_SECRET}")
+
+    monkeypatch.setattr(run_bot, "run", failing_run)
+    assert run_bot.main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "a library printing <secret> and <secret>\n"
+    assert captured.err.splitlines() == [
+        "to stderr <secret>",
+        "Configuration error: quoting https://x/bot<secret>/m <secret>",
+    ]
+    assert sys.stderr is not None and "Redacting" not in type(sys.stderr).__name__
+
+
+def test_the_redactor_hides_tokens_by_shape_and_secrets_by_value_or_name():
+    redact = Redactor([REAL_LOOKING, "abc", HOOK_SECRET, None])
+    assert redact(f"x {REAL_LOOKING} y") == "x <secret> y"
+    assert redact("another 123456:ABCdef-token") == "another <token>"
+    assert redact(f"url=/hook/{HOOK_SECRET}?q") == "url=/hook/<secret>?q"
+    # A secret too short to replace everywhere is still hidden where it is named.
+    assert redact("abc {'secret_token': 'abc', 'url': 'u'}") == (
+        "abc {'secret_token': '<secret>', 'url': 'u'}"
+    )
+    assert redact("X-Telegram-Bot-Api-Secret-Token: abc") == (
+        "X-Telegram-Bot-Api-Secret-Token: <secret>"
+    )
+
+
+async def test_an_unreachable_bot_api_stops_with_one_line(tmp_path, future_event_file):
+    env = {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{free_port()}/bot",  # nothing listens
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        "EVENT_FILE": str(future_event_file),
+        "LOG_LEVEL": "INFO",
+    }
+    process = BotProcess(env, tmp_path / "bot.log")
+    process.start()
+    assert process.proc is not None
+    code = await asyncio.to_thread(process.proc.wait, 60)
+    log = process.log()
+    assert code == 3, log
+    assert log.count("\n") == 1, log
+    assert log.startswith("Start-up error: cannot reach the Telegram Bot API at 127.0.0.1:")
+    assert TOKEN not in log
 
 
 # -- SIGTERM -------------------------------------------------------------------------------------

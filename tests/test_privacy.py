@@ -137,25 +137,140 @@ async def test_no_keeps_everything_and_stale_or_forged_buttons_expire(api, runni
     assert await services.registrations.current(ERASED) is not None
 
 
-async def test_not_in_the_middle_of_the_registration_form(api, running):
+async def test_in_the_middle_of_the_form_the_erasure_ends_it(api, running):
     services = running.app.bot_data["services"]
+    t = T("en")
+    user = Participant(api, ERASED, "en")
+    await user.say("/register")
+    await user.say("Mid Form Person")
+    country = await user.say("midform@example.org")
+    assert t._("Step {step} of {total}").format(step=3, total=8) in text_of(country)
+
+    confirm = await user.say("/deletemydata")
+    assert t._("Erase all your data?") in text_of(confirm)
+    kept = await user.tap(confirm, t._("No, keep my data"))
+    assert text_of(kept) == t._("Nothing has been erased.")
+    organisation = await user.say("Senegal")  # the form goes on where it was
+    assert t._("Step {step} of {total}").format(step=4, total=8) in text_of(organisation)
+
+    confirm = await user.say("/deletemydata")
+    done = await user.tap(confirm, t._("Yes, erase my data"))
+    assert t._(ERASED_MSGID) in text_of(done)
+    after = await user.say("ANPE")  # no longer an answer to the form
+    assert text_of(after) == t._(
+        "To register for the webinar, send /register. For everything else, /help."
+    )
+    assert await rows_mentioning(running.db, ERASED) == {}
+    assert await services.users.get(ERASED) is None
+    first = await user.say("/register")  # a new form, from the first question
+    assert t._("Step {step} of {total}").format(step=1, total=8) in text_of(first)
+
+
+async def test_a_prompt_from_before_the_form_erases_and_ends_it(api, running):
     t = T("en")
     user = Participant(api, ERASED, "en")
     confirm = await user.say("/deletemydata")
     await user.say("/register")
-    update_id = await api.press_button(ERASED, confirm.message_id, "erase:yes")
-    call = await api.wait_for_call(
-        lambda c: (
-            c.method == "answerCallbackQuery"
-            and c.params.get("callback_query_id") == f"cq{update_id}"
-        )
-    )
-    assert call.params["text"] == t._(
-        "Please finish your registration or stop it with /cancel first."
-    )
-    await user.say("/cancel")
+    await user.say("Early Prompt Person")
     done = await user.tap(confirm, t._("Yes, erase my data"))
     assert t._(ERASED_MSGID) in text_of(done)
-    await user.say("/help")
+    after = await user.say("someone@example.org")
+    assert "/register" in text_of(after)
     assert await rows_mentioning(running.db, ERASED) == {}
-    assert await services.users.get(ERASED) is None
+
+
+async def until(api, user_id: int, text: str, send: str | None = None):
+    """The next message to the user that contains `text` (after sending `send`)."""
+    if send is not None:
+        await api.send_text(user_id, send)
+    return await api.next_message(user_id, predicate=lambda m: text in text_of(m))
+
+
+def file_bytes(db_path: Path) -> bytes:
+    """The database file and its WAL, as a thief with the disk (or a backup of it) reads them."""
+    wal = db_path.with_name(db_path.name + "-wal")
+    return db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def test_erased_data_are_not_left_readable_in_the_database_files(api, running):
+    t = T("fr")
+    user = Participant(api, ERASED, "fr")
+    secrets = ["Quillfeather Zéphyrine", "zephyrine.quill@example.org", "Quokka-question ?"]
+    q = await user.say("/register")
+    await user.say(secrets[0])
+    await user.say("Zephyrine Quillfeather")  # not a valid email: asked again
+    q = await user.say(secrets[1])
+    q = await user.say("Sénégal")
+    q = await user.say("Agence Quillfeather")
+    q = await user.answer(q, "1. " + t._("Public Employment Service"))
+    q = await user.answer(q, "1. " + t._("English"))
+    q = await user.answer(q, t._("Yes, I agree"))
+    await api.press_button(ERASED, q.message_id, q.callback_data(t._("Confirm")))
+    await api.send_text(ERASED, "/ask " + secrets[2])
+    await until(api, ERASED, t._("Here is what I can do:"), send="/help")  # all committed
+    path = running.settings.database_path
+    before = file_bytes(path)
+    for secret in [*secrets, "Agence Quillfeather"]:
+        assert secret.encode() in before, secret
+
+    confirm = await until(api, ERASED, t._("Erase all your data?"), send="/deletemydata")
+    await api.press_button(ERASED, confirm.message_id, "erase:yes")
+    await until(api, ERASED, t._(ERASED_MSGID))
+    await until(api, ERASED, t._("Here is what I can do:"), send="/help")
+    after = file_bytes(path)
+    for secret in [*secrets, "Agence Quillfeather", "Quillfeather", "zephyrine.quill"]:
+        assert secret.encode() not in after, secret
+
+
+# -- buttons pressed outside a private chat ----------------------------------------------------
+
+GROUP = -1001234
+
+
+async def test_buttons_pressed_in_a_group_are_refused_like_commands(api, bots, full_event):
+    bot = await bots.start(full_event, ADMIN_IDS=str(OTHER))
+    await api.wait_until_polling()
+    services = bot.app.bot_data["services"]
+    t = T("en")
+    member, admin = Participant(api, ERASED, "en"), Participant(api, OTHER, "en")
+    await services.registrations.register(ERASED, DATA, "en")
+    await api.send_text(ERASED, "/start", chat_id=GROUP)
+    answer = await api.next_message(GROUP)
+    assert text_of(answer) == t._("I register participants in a private chat.")
+    refusal = t._("I register participants in a private chat.")
+
+    async def press(user: Participant, data: str) -> dict:
+        update_id = await api.press_button(user.id, answer.message_id, data, GROUP, check=False)
+        call = await api.wait_for_call(
+            lambda c: (
+                c.method == "answerCallbackQuery"
+                and c.params.get("callback_query_id") == f"cq{update_id}"
+            )
+        )
+        return call.params
+
+    for user, data in [
+        (member, "menu:register"),
+        (member, "menu:event"),
+        (member, "lang:fr"),
+        (member, f"unreg:ask:{(await services.registrations.current(ERASED)).id}"),
+        (member, "erase:yes"),
+        (admin, "adm:stats"),
+        (admin, "adm:export"),
+        (admin, "bc:aud:all"),
+    ]:
+        params = await press(user, data)
+        assert params.get("text") == refusal and params.get("show_alert"), data
+
+    await member.say("/help")  # every press above has been handled
+    assert [text_of(m) for m in api.messages_to(GROUP)] == [refusal]
+    assert [m.method for m in api.sent if m.chat_id == GROUP] == ["sendMessage"]
+    assert await services.users.language(ERASED) == "en"
+    assert (await services.registrations.current(ERASED)).status == "active"
+    assert await services.audit.recent() == []
+    assert not bot.app.user_data.get(ERASED)  # no form, no erasure prompt
+
+    # The same presses in private still work.
+    menu = await member.say("/start")
+    form = await member.tap(menu, t._("Register"))
+    assert t._("You are already registered for this webinar.") in text_of(form)

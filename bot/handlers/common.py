@@ -25,6 +25,7 @@ from bot.i18n import Translator
 from bot.services import Services
 
 SERVICES_KEY = "services"
+AUDIT_DETAIL_MAX = 1000  # characters of a typed text kept in the audit log
 AdminCallback = TypeVar("AdminCallback", bound=Callable[..., Awaitable[Any]])
 
 
@@ -85,7 +86,8 @@ async def acknowledge(query: CallbackQuery, *, remove_keyboard: bool = False) ->
     "message is not modified"); that changes nothing for the user and must not stop the step.
     """
     requests = [query.answer()]
-    if remove_keyboard:
+    # An inaccessible message (date 0) cannot be edited; its buttons stay, and answer expired.
+    if remove_keyboard and query.message is not None and query.message.is_accessible:
         requests.append(query.edit_message_reply_markup(None))
     await asyncio.gather(*(_refusal_ignored(request) for request in requests))
 
@@ -143,15 +145,25 @@ def admin_only(callback: AdminCallback) -> AdminCallback:
                 await unknown_command(update, ctx)
             return None
         assert user is not None
-        if update.callback_query is not None:
-            action = f"button {update.callback_query.data}"
-        else:
-            message = update.effective_message
-            action = (message.text or "").split(maxsplit=1)[0] if message else "?"
-        await ctx.services.audit.record(user.id, action[:64])
+        action, detail = _audit_entry(update, callback)
+        await ctx.services.audit.record(user.id, action[:64], detail)
         return await callback(update, ctx)
 
     return guarded  # type: ignore[return-value]
+
+
+def _audit_entry(update: Update, callback: Callable[..., Any]) -> tuple[str, str | None]:
+    """(action, detail) for the audit log: the command ("/stats"), the button ("button
+    adm:stats"), or for anything else the handler ("broadcast.got_text") with the text as the
+    detail, never the text's first word as if it were an action."""
+    if update.callback_query is not None:
+        return f"button {update.callback_query.data}", None
+    message = update.effective_message
+    text = (message.text or message.caption or "") if message is not None else ""
+    if text.startswith("/"):
+        return text.split(maxsplit=1)[0], None
+    handler = f"{callback.__module__.rsplit('.', 1)[-1]}.{callback.__name__}"
+    return handler, text[:AUDIT_DETAIL_MAX] or None
 
 
 async def unknown_command(update: Update, ctx: BotContext) -> None:

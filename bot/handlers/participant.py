@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from html import escape
 
 from telegram import (
@@ -11,8 +12,11 @@ from telegram import (
     InlineKeyboardMarkup,
     Update,
 )
+from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -143,7 +147,12 @@ async def language_chosen(update: Update, ctx: BotContext) -> None:
     await ctx.services.users.set_language(user.id, lang)
     t = ctx.services.i18n(lang)
     await acknowledge(query)
-    await query.edit_message_text(t._("Language set to English."))
+    done = t._("Language set to English.")
+    if query.message is not None and query.message.is_accessible:
+        with contextlib.suppress(BadRequest):  # the same language again: "not modified"
+            await query.edit_message_text(done)
+    else:  # a message Telegram no longer lets the bot edit (date 0): say it anew
+        await reply(update, done)
     commands = bot_commands(t, admin=is_admin(ctx, user))
     await ctx.bot.set_my_commands(commands, scope=BotCommandScopeChat(user.id))
     await reply(
@@ -157,6 +166,21 @@ async def group_chat(update: Update, ctx: BotContext) -> None:
     url = f"https://t.me/{ctx.bot.username}?start=group"
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(t._("Talk to me in private"), url=url)]])
     await reply(update, t._("I register participants in a private chat."), markup)
+
+
+async def button_outside_private(update: Update, ctx: BotContext) -> None:
+    """Every button press passes here first: outside a private chat (a group, or a message
+    with no chat) it is answered like a command there and goes no further, so nothing
+    personal (a registration, the statistics) is posted where others read it."""
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        return
+    query = update.callback_query
+    assert query is not None
+    t = await tr(update, ctx)
+    with contextlib.suppress(BadRequest):  # a press handled again after a crash: too old
+        await query.answer(t._("I register participants in a private chat."), show_alert=True)
+    raise ApplicationHandlerStop
 
 
 async def plain_text(update: Update, ctx: BotContext) -> None:
@@ -191,6 +215,7 @@ def register(app: Application) -> None:
     app.add_handler(
         MessageHandler(filters.ChatType.GROUPS & filters.COMMAND, group_chat), group=-1
     )
+    app.add_handler(CallbackQueryHandler(button_outside_private), group=-1)
     app.add_handler(CommandHandler("start", start, private))
     app.add_handler(CommandHandler("help", help_command, private))
     app.add_handler(CommandHandler("event", event_details, private))

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    filters,
+)
 
 from bot.handlers.common import BotContext, acknowledge, answer_expired, keyboard, reply, tr
 from bot.handlers.my_registration import notify_promoted
-from bot.handlers.registration import DRAFT
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,16 @@ async def delete_my_data(update: Update, ctx: BotContext) -> None:
 
 async def delete_answer(update: Update, ctx: BotContext) -> None:
     """Yes or No under the latest confirmation; any other press is answered as expired."""
+    await _answer(update, ctx)
+
+
+async def delete_answer_in_form(update: Update, ctx: BotContext) -> int | None:
+    """The same in the middle of the registration form: erasing also ends the form."""
+    return ConversationHandler.END if await _answer(update, ctx) else None
+
+
+async def _answer(update: Update, ctx: BotContext) -> bool:
+    """Handle the press; True when the data were erased."""
     query = update.callback_query
     user = update.effective_user
     assert query is not None and user is not None and ctx.user_data is not None
@@ -50,29 +67,25 @@ async def delete_answer(update: Update, ctx: BotContext) -> None:
         or ctx.user_data.get(PROMPT) != message.message_id
     ):
         await answer_expired(update, ctx)
-        return
+        return False
     t = await tr(update, ctx)
     if query.data == "erase:no":
         ctx.user_data.pop(PROMPT, None)
         await acknowledge(query, remove_keyboard=True)
         await reply(update, t._("Nothing has been erased."))
-        return
-    if DRAFT in ctx.user_data:
-        # The registration form keeps its state in memory; erasing under it would break it.
-        await query.answer(
-            t._("Please finish your registration or stop it with /cancel first."),
-            show_alert=True,
-        )
-        return
+        return False
     await acknowledge(query, remove_keyboard=True)
     services = ctx.services
     # One transaction: the registration is cancelled (its seat goes to the first on the
     # waiting list, as with /unregister), then the user and everything that refers to them
-    # is deleted.
+    # (a registration form in progress included) is deleted.
     async with services.db.transaction():
         outcome = await services.registrations.cancel(user.id)
         await services.users.forget(user.id)
     ctx.application.drop_user_data(user.id)
+    # Deleted rows are zeroed (secure_delete); the WAL still holds the pages as they were.
+    if not await services.db.checkpoint():
+        log.warning("Erased data stay in the WAL file until the next checkpoint (a reader)")
     log.info("A user erased their data")
     await reply(
         update,
@@ -83,6 +96,16 @@ async def delete_answer(update: Update, ctx: BotContext) -> None:
     )
     if outcome.promoted is not None:
         await notify_promoted(ctx.bot, services, outcome.promoted)
+    return True
+
+
+def form_fallbacks() -> list[BaseHandler[Update, BotContext, Any]]:
+    """For the registration form (`registration.register`): /deletemydata and its answer work
+    in the middle of it, so nobody has to learn /cancel first; erasing ends the form."""
+    return [
+        CommandHandler("deletemydata", delete_my_data),
+        CallbackQueryHandler(delete_answer_in_form, pattern=r"^erase:"),
+    ]
 
 
 def register(app: Application) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from enum import IntEnum
 from html import escape
 from typing import Any, TypeVar
@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
+    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
@@ -317,6 +318,7 @@ async def got_country_text(update: Update, ctx: BotContext) -> Step:
         markup = keyboard(
             [[(country_name(code, t.lang), f"reg:country:{code}")] for code in match.suggestions]
         )
+        draft["offered"] = list(match.suggestions)
         _asked(update, draft, Step.COUNTRY, await reply(update, text, markup))
         return Step.COUNTRY
     hint = t._(
@@ -328,6 +330,9 @@ async def got_country_text(update: Update, ctx: BotContext) -> Step:
 async def got_country_button(update: Update, ctx: BotContext) -> Step | None:
     code = await _button(update, ctx)
     if code is None:
+        return None
+    if code not in _draft(ctx).get("offered", ()):  # a forged value: only what was offered
+        await answer_expired(update, ctx)
         return None
     return await _country_chosen(update, ctx, code, update.callback_query)
 
@@ -582,7 +587,9 @@ async def edited(update: Update, ctx: BotContext) -> int | None:
     return None
 
 
-def _conversation() -> ConversationHandler:
+def _conversation(
+    extra_fallbacks: Sequence[BaseHandler[Any, Any, Any]] = (),
+) -> ConversationHandler:
     private = filters.ChatType.PRIVATE
     # New messages only: an edit goes to `edited`.
     text = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
@@ -601,6 +608,7 @@ def _conversation() -> ConversationHandler:
         states={key: step(*handlers) for key, handlers in STEP_HANDLERS.items()},
         fallbacks=[
             MessageHandler(filters.UpdateType.EDITED_MESSAGE, edited),
+            *extra_fallbacks,
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(stale_button, pattern=r"^(reg:|menu:register$)"),
             # /help, /event and /language still work in the middle of the form.
@@ -611,5 +619,6 @@ def _conversation() -> ConversationHandler:
     )
 
 
-def register(app: Application) -> None:
-    add_conversation(app, _conversation)
+def register(app: Application, fallbacks: Sequence[BaseHandler[Any, Any, Any]] = ()) -> None:
+    """`fallbacks`: other features' handlers that work in the middle of the form (first)."""
+    add_conversation(app, lambda: _conversation(fallbacks))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.event import Event
 from bot.services.event_state import EventSource
-from bot.services.reports import spreadsheet_safe, utc_iso, write_csv, zone_iso
+from bot.services.reports import utc_iso, write_csv, zone_iso
 from bot.services.validation import QUESTION_MAX, clean_multiline
 from bot.storage import UserRepo
 from bot.storage.questions import Question, QuestionRepo
@@ -65,7 +65,7 @@ class QuestionService:
             utc_iso(question.created_at),
             zone_iso(question.created_at, self.event),
             question.language,
-            spreadsheet_safe(question.text),
+            question.text,
         ]
 
     async def export(self) -> tuple[Path, int]:

@@ -71,8 +71,16 @@ class Database:
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("PRAGMA busy_timeout = 5000")
+            # Deleted rows are overwritten with zeros, not left readable in free space until
+            # SQLite reuses the page: /deletemydata must really erase (see `checkpoint`).
+            await conn.execute("PRAGMA secure_delete = ON")
             self._conn = conn
-            await self._migrate()
+            try:
+                await self._migrate()
+            except BaseException:  # a newer schema, a failed migration: nothing left open
+                self._conn = None
+                await conn.close()
+                raise
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -124,6 +132,18 @@ class Database:
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(await self.conn.execute_fetchall(sql, tuple(params)))
+
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and empty it (TRUNCATE), so that pages written
+        before an erasure, personal data in them, do not stay readable in the WAL file.
+        False when a reader (a backup in progress, past busy_timeout) kept it from completing:
+        the old pages then stay in the WAL until the next complete one (the next erasure, or
+        the bot's stop, when SQLite deletes the WAL)."""
+        if _in_transaction.get():
+            raise RuntimeError("checkpoint inside a transaction")
+        async with self._lock:
+            row = await self.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+        return row is not None and row[0] == 0
 
     async def backup(self, target: Path | str) -> None:
         """Online backup through SQLite's backup API, consistent while the bot writes."""
