@@ -20,6 +20,7 @@ from bot.handlers import (
     admin,
     broadcast,
     errors,
+    feedback,
     my_registration,
     participant,
     privacy,
@@ -33,6 +34,7 @@ from bot.i18n import LANGUAGES, I18n
 from bot.ratelimit import PriorityRateLimiter
 from bot.services import Services
 from bot.services.broadcast import BroadcastService
+from bot.services.followup import FollowUpService
 from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
@@ -42,6 +44,7 @@ from bot.services.users import UserService
 from bot.storage import AuditRepo, Database, RegistrationRepo, UserRepo, utcnow
 from bot.storage.broadcasts import BroadcastRepo
 from bot.storage.deliveries import DeliveryRepo
+from bot.storage.feedback import FeedbackRepo
 from bot.storage.persistence import SQLitePersistence
 from bot.storage.questions import QuestionRepo
 from bot.storage.stats import StatsRepo
@@ -84,10 +87,12 @@ def build_application(
             broadcasts=BroadcastService(BroadcastRepo(db), delivery_repo, user_repo, clock),
             reports=ReportService(StatsRepo(db), event, clock),
             questions=QuestionService(QuestionRepo(db), user_repo, event),
+            followup=FollowUpService(event, delivery_repo, FeedbackRepo(db), user_repo, clock),
         )
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
         await set_commands(app, i18n)
         await reminders.schedule(app)
+        await feedback.schedule_follow_up(app)
         await broadcast.resume(app)
         await set_admin_commands(app, i18n, settings.admin_ids)
         await my_registration.promote_into_free_seats(app.bot, app.bot_data[SERVICES_KEY])
@@ -122,7 +127,9 @@ def build_application(
     # commands; the catch-alls last. Group -1 answers commands in groups and stops there, and
     # drops a waiting /timezone prompt on any command. Group -2 comes before all: the /ask
     # prompt (it takes its answer even in the middle of the form) and admin commands sent in a
-    # group (refused to admins; anyone else gets group -1's answer).
+    # group (refused to admins; anyone else gets group -1's answer), then typed answers to the
+    # follow-up (a rating, a comment). The follow-up's buttons come in group -1, before the
+    # conversations of group 0.
     registration.register(app)
     my_registration.register(app)
     broadcast.register(app)
@@ -130,6 +137,7 @@ def build_application(
     schedule.register(app)
     admin.register(app, early_group=-2)
     questions.register(app, early_group=-2)
+    feedback.register(app, early_group=-2, button_group=-1)
     privacy.register(app)
     participant.register_catch_alls(app)
     app.add_error_handler(errors.on_error)

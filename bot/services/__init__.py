@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.event import Event
 from bot.i18n import I18n
 from bot.services.broadcast import BroadcastService
+from bot.services.followup import FollowUpService
 from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
@@ -36,3 +37,4 @@ class Services:
     broadcasts: BroadcastService
     reports: ReportService
     questions: QuestionService
+    followup: FollowUpService
