@@ -6,15 +6,18 @@ import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bot import views
 from bot.event import EventFileError, load_event
 from bot.i18n import I18n
-from bot.services.followup import FEEDBACK_COLUMNS, TOO_LATE
+from bot.services.followup import FEEDBACK_COLUMNS, TOO_LATE, FeedbackSummary
 from bot.storage import Database, RegistrationData, RegistrationRepo, UserRepo
 from bot.storage.deliveries import INTERRUPTED, DeliveryRepo, DeliveryStatus
+from bot.storage.feedback import FeedbackCounts
 from tests.conftest import BotProcess, Participant, bot_env, write_event
 
 T = I18n()
@@ -254,11 +257,16 @@ async def test_comments_are_cleaned_and_limited(api, bots, tmp_path):
     await api.send_sticker(user.id)
     hint = await user.next()
     assert text_of(hint) == t._("Please send your comment as text, or tap Skip.")
-    await user.say("Line one\x07\nline two  " + "y" * 980)
+    thanks = await user.say("Line one\x07\nline two  " + "y" * 980)
     row = await bot.db.fetchone(
         "SELECT rating, comment FROM feedback WHERE user_id = ?", (user.id,)
     )
     assert tuple(row) == (3, "Line one\nline two " + "y" * 980)
+    assert text_of(thanks) == t._("Thank you! Your comment has been passed on to the organisers.")
+    changed = await user.say("5")  # typed: a change of rating, no second comment asked for
+    assert text_of(changed) == t._("Thank you! Your rating is now {rating} out of 5.").format(
+        rating=5
+    )
     # Skip once the comment is in: the button has expired.
     update_id = await api.press_button(user.id, prompt.message_id, "fb:skip")
     answer = await api.wait_for_call(
@@ -314,7 +322,10 @@ async def test_late_follow_up_window_and_off(api, bots, tmp_path):
     await bot.close()
 
 
-async def test_kill_9_right_after_it_went_out_sends_nobody_a_second_one(api, tmp_path):
+async def ended_with_four_registrants(api, tmp_path: Path) -> BotProcess:
+    """A session that ended 30 s ago, follow-up 20 s after the end (so due while the bot was
+    down: sent at start-up): 3501 (fr) and 3502 (es) registered, 3503 waiting, 3504 cancelled.
+    """
     end = datetime.now(UTC) - timedelta(seconds=30)
     file = write_event(tmp_path, end - timedelta(minutes=90), follow_up_after="20s", capacity=2)
     db_path = tmp_path / "bot.sqlite3"
@@ -326,21 +337,31 @@ async def test_kill_9_right_after_it_went_out_sends_nobody_a_second_one(api, tmp
         await RegistrationRepo(db).cancel(3504, capacity=2)
     finally:
         await db.close()
-    process = BotProcess(bot_env(api, tmp_path, file), tmp_path / "bot.log")
+    return BotProcess(bot_env(api, tmp_path, file), tmp_path / "bot.log")
+
+
+async def follow_up_statuses(db_path: Path) -> dict[int, tuple[DeliveryStatus, str | None]]:
+    db = Database(db_path)
+    await db.open()
+    try:
+        return await DeliveryRepo(db).statuses("followup")
+    finally:
+        await db.close()
+
+
+async def test_kill_9_right_after_it_went_out_sends_nobody_a_second_one(api, tmp_path):
+    process = await ended_with_four_registrants(api, tmp_path)
     fr, es = Participant(api, 3501, "fr"), Participant(api, 3502, "es")
-    # The Spanish follow-up stays on the wire at the kill: maybe delivered, so never resent.
-    hold = api.hold("sendMessage", chat_id=es.id)
     try:
         process.start()
-        first = await fr.next(timeout=30)  # sent at start-up: it fell due while down
-        await asyncio.wait_for(hold.reached.wait(), timeout=30)
-        process.kill()
-        hold.release()
-        assert first.button_labels == ["1", "2", "3", "4", "5"]
+        first = await fr.next(timeout=30)
+        second = await es.next(timeout=30)
+        process.kill()  # right after both went out
+        for message in (first, second):
+            assert message.button_labels == ["1", "2", "3", "4", "5"]
 
         process.start()
-        await api.wait_until_polling(timeout=30)
-        answer = await fr.tap(first, "4", timeout=30)  # the rating works after the restart
+        answer = await fr.tap(first, "4", timeout=30)  # handled once start-up is over
         assert T("fr")._("Thank you! You rated the webinar {rating} out of 5.").format(
             rating=4
         ) in text_of(answer)
@@ -348,20 +369,43 @@ async def test_kill_9_right_after_it_went_out_sends_nobody_a_second_one(api, tmp
     finally:
         process.kill_if_running()
 
-    assert len(follow_ups(api, fr.id)) == 1
-    assert follow_ups(api, es.id) == []  # held, then refused: never sent a second time
+    assert len(follow_ups(api, fr.id)) == len(follow_ups(api, es.id)) == 1
     assert follow_ups(api, 3503) == follow_ups(api, 3504) == []
-    db = Database(db_path)
-    await db.open()
-    try:
-        statuses = await DeliveryRepo(db).statuses("followup")
-    finally:
-        await db.close()
-    assert statuses == {
-        fr.id: (DeliveryStatus.SENT, None),
-        es.id: (DeliveryStatus.FAILED, INTERRUPTED),
+    statuses = await follow_up_statuses(tmp_path / "bot.sqlite3")
+    # Sent before the kill; an outcome not written before it is recorded as interrupted, and
+    # that message is not sent again either.
+    assert set(statuses) == {fr.id, es.id}
+    assert set(statuses.values()) <= {
+        (DeliveryStatus.SENT, None),
+        (DeliveryStatus.FAILED, INTERRUPTED),
     }
-    assert "1 follow-up(s) interrupted by a restart" in process.log()
+
+
+async def test_a_follow_up_on_the_wire_at_a_kill_is_never_sent_again(api, tmp_path):
+    process = await ended_with_four_registrants(api, tmp_path)
+    fr, es = Participant(api, 3501, "fr"), Participant(api, 3502, "es")
+    # The Spanish follow-up stays on the wire at the kill: maybe delivered, so never resent.
+    hold = api.hold("sendMessage", chat_id=es.id)
+    try:
+        process.start()
+        first = await fr.next(timeout=30)
+        await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        process.kill()
+        hold.release()
+
+        process.start()
+        await api.send_text(fr.id, "/help")  # answered once start-up is over
+        help_text = T("fr")._("Here is what I can do:")
+        await api.wait_for(lambda m: help_text in text_of(m), chat_id=fr.id, timeout=30)
+        assert await process.terminate() == 0
+    finally:
+        process.kill_if_running()
+
+    assert follow_ups(api, fr.id) == [first]
+    assert follow_ups(api, es.id) == []  # held, then refused: never sent a second time
+    statuses = await follow_up_statuses(tmp_path / "bot.sqlite3")
+    assert statuses[es.id] == (DeliveryStatus.FAILED, INTERRUPTED) and len(statuses) == 2
+    assert "follow-up(s) interrupted by a restart recorded as failed" in process.log()
 
 
 # --- the event file ---------------------------------------------------------------------------
@@ -398,3 +442,17 @@ def test_bad_follow_up_settings_name_the_key(tmp_path, line, message):
     with pytest.raises(EventFileError) as error:
         load_event(path)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_average_has_one_decimal_rounded_half_up():
+    counts = FeedbackCounts(
+        responses=4, total=17, by_rating={1: 0, 2: 0, 3: 0, 4: 3, 5: 1}, comments=0
+    )
+    summary = FeedbackSummary.of(counts)  # 4.25
+    assert summary.average == Decimal("4.3")
+    assert views.rating_average(T("fr"), summary) == "4,3"
+    assert views.rating_average(T("en"), summary) == "4.3"
+    assert FeedbackSummary.of(FeedbackCounts(0, 0, {}, 0)).average is None
+    assert views.feedback_stats(T("es"), FeedbackSummary.of(FeedbackCounts(0, 0, {}, 0))).endswith(
+        T("es")._("No feedback yet.")
+    )

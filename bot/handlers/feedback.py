@@ -4,10 +4,10 @@ The follow-up is one JobQueue job, rebuilt at every start (see `bot.services.fol
 what a restart means). Its 1–5 buttons and the Skip button under the comment prompt are
 answered in an early handler group, so that no conversation in group 0 takes them. Typed
 answers (a digit for the rating, then the comment) are looked for in the /ask prompt's group,
-after it: only once the follow-up has gone out, only from someone it was sent to who has not
-rated yet or is asked for a comment, and never in the middle of the registration form or
-the /timezone prompt. Whether a comment is awaited is stored in the database, not in memory,
-so a restart keeps it.
+after it: only once the follow-up has gone out, only from someone it was sent to (a lone
+digit 1–5 is their rating, the next text after a rating is the comment), and never in the
+middle of the registration form or the /timezone prompt. Whether a comment is awaited is
+stored in the database, not in memory, so a restart keeps it.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ async def typed(update: Update, ctx: BotContext) -> None:
                 await reply(update, t._("All right, no comment. Thank you for your rating!"))
                 raise ApplicationHandlerStop
         return  # any other command leaves the comment prompt and is handled as usual
-    if digit and (state.rating is None or state.awaiting_comment):
+    if digit:  # a rating typed instead of tapped, a first one or a change
         answer = await _rate(update, ctx, int(digit[1]))
         if answer is not None:
             await reply(update, *answer)
