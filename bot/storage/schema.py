@@ -130,7 +130,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: feedback after the session (bot.services.followup): one row per respondent, erased
     # with the user. `awaiting_comment` is 1 between a rating and the comment (or Skip).
     """
-    CREATE TABLE feedback (
+    CREATE TABLE IF NOT EXISTS feedback (
         user_id           INTEGER PRIMARY KEY REFERENCES users(user_id) ON DELETE CASCADE,
         rating            INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
         comment           TEXT,
@@ -138,7 +138,8 @@ MIGRATIONS: tuple[str, ...] = (
         rated_at          TEXT NOT NULL,
         commented_at      TEXT
     );
-    CREATE INDEX feedback_commented ON feedback(commented_at) WHERE comment IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS feedback_commented ON feedback(commented_at)
+        WHERE comment IS NOT NULL;
     -- The feedback export joins each respondent's latest registration.
     CREATE INDEX IF NOT EXISTS registrations_user ON registrations(user_id, id);
     """,
