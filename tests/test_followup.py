@@ -203,6 +203,8 @@ async def test_follow_up_ratings_comments_stats_export_and_erasure(api, bots, tm
 
     # Erasure: the row and the rating go; a stale press afterwards changes nothing.
     confirm = await es.say("/deletemydata")
+    erased_too = T("es")._("Your rating of the webinar and your comment will be erased too.")
+    assert erased_too in text_of(confirm)
     await es.tap(confirm, T("es")._("Yes, erase my data"))
     [old] = follow_ups(api, es.id)
     update_id = await api.press_button(es.id, old.message_id, "fb:rate:4")
