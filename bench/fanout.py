@@ -1,13 +1,17 @@
 """Fan-out pace: a broadcast and a reminder to N registrants under Telegram's 30 msg/s.
 
-    python -m bench.fanout [--registrants 10000] [--what both] [--chatters 5] [--rate 30]
+    python -m bench.fanout [--registrants 10000] [--what both|broadcast|reminder|followup]
+                           [--chatters 5] [--rate 30]
 
 N registrants are written through the bot's repositories before it starts. The event starts
 in one hour plus ``--reminder-in`` seconds and has a single reminder "1h", so the reminder
 job fires while the bot runs (the scheduled path, not the catch-up at start-up). As soon as
 the bot polls, an admin sends /broadcast and goes through audience "all", one text, preview
 and "Send now", exactly as through Telegram. With ``--what both`` the two run together and
-share the budget: 2N bulk messages.
+share the budget: 2N bulk messages. ``--what followup`` instead ends the session
+``--reminder-in`` seconds after start-up with ``follow_up_after = "1s"``: the follow-up after
+the session (thanks, resources, five rating buttons) goes to the N registrants, again by its
+scheduled job; the chatters then only chat (registration has closed).
 
 The local server enforces ``--rate`` messages/s overall with real 429s (``retry_after``).
 Meanwhile ``--chatters`` users register (answering about once a second) and then send
@@ -47,12 +51,14 @@ from bench.common import (
     write_event,
 )
 from bench.seed import seed_with_repos
+from bot.event import write_rescheduled
 from bot.localapi import SentMessage
 
 ADMIN = 42
 FIRST_RECIPIENT = 10_000_000
 MARK = "BENCH-BROADCAST"
 REMINDER_MARK = "⏰"
+FOLLOW_UP_MARK = "🙏"
 
 
 async def broadcast(admin: User, replies: Replies, text: str) -> float:
@@ -68,13 +74,14 @@ async def broadcast(admin: User, replies: Replies, text: str) -> float:
     return pressed
 
 
-async def chat(user: User, replies: Replies, done: asyncio.Event) -> None:
-    """Register, then keep chatting until the fan-out is over."""
-    confirmation = await register(user)
-    if confirmation.method != "sendDocument":  # the calendar file follows the confirmation
-        index = replies.answers_by_chat[user.id].index(confirmation)
-        with contextlib.suppress(TimeoutError):
-            await replies.after(user.id, index + 1, timeout=10, answers=True)
+async def chat(user: User, replies: Replies, done: asyncio.Event, sign_up: bool = True) -> None:
+    """Register (when `sign_up`), then keep chatting until the fan-out is over."""
+    if sign_up:
+        confirmation = await register(user)
+        if confirmation.method != "sendDocument":  # the calendar file follows the confirmation
+            index = replies.answers_by_chat[user.id].index(confirmation)
+            with contextlib.suppress(TimeoutError):
+                await replies.after(user.id, index + 1, timeout=10, answers=True)
     commands = ("/help", "/myregistration", "/start")
     step = 0
     while not done.is_set():
@@ -111,7 +118,13 @@ async def main_async(args: argparse.Namespace) -> None:
                 bulk_times.append(record.at)
                 text = record.plain_text or record.text or ""
                 kind = (
-                    "broadcast" if MARK in text else "reminder" if REMINDER_MARK in text else "?"
+                    "broadcast"
+                    if MARK in text
+                    else "reminder"
+                    if REMINDER_MARK in text
+                    else "followup"
+                    if FOLLOW_UP_MARK in text
+                    else "?"
                 )
                 copies[(chat_id, kind)] += 1
                 if len(bulk_times) >= expected:
@@ -122,7 +135,13 @@ async def main_async(args: argparse.Namespace) -> None:
         api.add_listener(on_sent)
         reminders = ("1h",) if args.what in ("both", "reminder") else ()
         start = datetime.now(UTC) + timedelta(hours=1, seconds=args.reminder_in)
-        event_file = write_event(folder, start, reminders=reminders)
+        if args.what == "followup":  # ends so that the follow-up is due --reminder-in s from now
+            end = datetime.now(UTC) + timedelta(seconds=args.reminder_in - 1)
+            event_file = write_rescheduled(
+                folder, end - timedelta(minutes=90), reminders=(), follow_up_after="1s"
+            )
+        else:
+            event_file = write_event(folder, start, reminders=reminders)
         env = bot_env(api, folder, event_file, ADMIN_IDS=str(ADMIN))
         bot = BotProcess(env, folder / "bot.log")
         done = asyncio.Event()
@@ -141,7 +160,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 User(api, replies, 500 + i, LANGS[i % 3], think=pause)
                 for i in range(args.chatters)
             ]
-            chatting = [asyncio.create_task(chat(u, replies, done)) for u in chatters]
+            sign_up = args.what != "followup"
+            chatting = [asyncio.create_task(chat(u, replies, done, sign_up)) for u in chatters]
             if args.what in ("both", "broadcast"):
                 admin = User(api, replies, ADMIN, "en")
                 await broadcast(admin, replies, f"<b>{MARK}</b> The session starts soon.")
@@ -199,13 +219,15 @@ async def main_async(args: argparse.Namespace) -> None:
             + ", ".join(f"{k} copies: {v}" for k, v in sorted(per_user.items()))
         )
     if copies.get((0, "?")) or any(kind == "?" for _, kind in copies):
-        print("  ! some bulk messages were neither the broadcast nor a reminder")
+        print("  ! some bulk messages were neither the broadcast, a reminder nor the follow-up")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--registrants", type=int, default=10_000)
-    parser.add_argument("--what", choices=("both", "broadcast", "reminder"), default="both")
+    parser.add_argument(
+        "--what", choices=("both", "broadcast", "reminder", "followup"), default="both"
+    )
     parser.add_argument("--chatters", type=int, default=5)
     parser.add_argument("--rate", type=float, default=30, help="server limit, messages/s")
     parser.add_argument(

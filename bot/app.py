@@ -21,6 +21,7 @@ from bot.handlers import (
     broadcast,
     edit,
     errors,
+    feedback,
     my_registration,
     participant,
     privacy,
@@ -36,6 +37,7 @@ from bot.services import Services
 from bot.services.broadcast import BroadcastService
 from bot.services.change_notices import ChangeNotices
 from bot.services.event_state import EventState
+from bot.services.followup import FollowUpService
 from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
@@ -46,6 +48,7 @@ from bot.storage import AuditRepo, Database, RegistrationRepo, UserRepo, utcnow
 from bot.storage.broadcasts import BroadcastRepo
 from bot.storage.deliveries import DeliveryRepo
 from bot.storage.event_changes import EventChangeRepo
+from bot.storage.feedback import FeedbackRepo
 from bot.storage.persistence import SQLitePersistence
 from bot.storage.questions import QuestionRepo
 from bot.storage.stats import StatsRepo
@@ -92,10 +95,12 @@ def build_application(
             reports=ReportService(StatsRepo(db), events, clock),
             questions=QuestionService(QuestionRepo(db), user_repo, events),
             notices=ChangeNotices(events, change_repo, delivery_repo, user_repo, clock),
+            followup=FollowUpService(events, delivery_repo, FeedbackRepo(db), user_repo, clock),
         )
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
         await set_commands(app, i18n)
         await reminders.schedule(app)
+        await feedback.schedule_follow_up(app)
         await broadcast.resume(app)
         await edit.resume(app)
         await set_admin_commands(app, i18n, settings.admin_ids)
@@ -128,10 +133,13 @@ def build_application(
 
     # Handler order (group 0 takes the first match): the registration conversation first, so
     # that while it runs it sees answers before anything else; then the other participant
-    # commands; the catch-alls last. Group -1 answers commands and button presses in groups
-    # and stops there, and drops a waiting /timezone prompt on any command. Group -2 comes
-    # before all: the /ask prompt (it takes its answer even in the middle of the form) and
-    # admin commands sent in a group (refused to admins; anyone else gets group -1's answer).
+    # commands; the catch-alls last. Group -3 comes first: a button pressed outside a private
+    # chat is answered there and goes no further. Group -1 answers commands in groups and stops
+    # there, and drops a waiting /timezone prompt on any command. Group -2 comes before it: the
+    # /ask prompt (it takes its answer even in the middle of the form) and
+    # admin commands sent in a group (refused to admins; anyone else gets group -1's answer),
+    # then typed answers to the follow-up (a rating, a comment). The follow-up's buttons come
+    # in group -1, before the conversations of group 0.
     registration.register(app, fallbacks=privacy.form_fallbacks())
     my_registration.register(app)
     broadcast.register(app)
@@ -140,6 +148,7 @@ def build_application(
     schedule.register(app)
     admin.register(app, early_group=-2)
     questions.register(app, early_group=-2)
+    feedback.register(app, early_group=-2, button_group=-1)
     privacy.register(app)
     participant.register_catch_alls(app)
     app.add_error_handler(errors.on_error)

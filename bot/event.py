@@ -3,7 +3,8 @@
 File layout (see data/event.toml):
 
 - ``[event]``: start, end (local times in ``timezone``), timezone (an IANA zone),
-  reminders_before, and optionally registration_closes, capacity, join_url, recording_url.
+  reminders_before, and optionally registration_closes, capacity, join_url,
+  follow_up_after (an offset after the end, or "off"; default "1h"), recording_url.
 - ``[text.<lang>]`` for every language in LANGUAGES: title, hosts, summary, topics,
   working_languages, interpretation, questions, and the arrays of tables
   ``[[text.<lang>.moderators]]``, ``speakers``, ``closing`` (name, role, country?) and
@@ -84,7 +85,9 @@ class Event:
     capacity: int | None
     join_url: str | None
     texts: Mapping[str, EventText] = field(hash=False)
-    recording_url: str | None = None
+    #: The follow-up (thanks, recording, feedback) goes out this long after the end; None: off.
+    follow_up_after: timedelta | None = timedelta(hours=1)
+    recording_url: str | None = None  # https only
     sequence: int = 0  # revisions of the calendar entry (changes from /edit): its SEQUENCE
 
     def text(self, lang: str) -> EventText:
@@ -134,7 +137,15 @@ def format_offset(td: timedelta) -> str:
 # --- loading --------------------------------------------------------------------------------
 
 _EVENT_REQUIRED = ("start", "end", "timezone", "reminders_before")
-_EVENT_OPTIONAL = ("registration_closes", "capacity", "join_url", "recording_url")
+_EVENT_OPTIONAL = (
+    "registration_closes",
+    "capacity",
+    "join_url",
+    "follow_up_after",
+    "recording_url",
+)
+#: The follow-up is still sent this long after the end (a bot down that long sends none).
+FOLLOW_UP_WINDOW = timedelta(days=7)
 _TEXT_STRINGS = ("title", "hosts", "working_languages", "interpretation", "questions")
 _TEXT_STRING_LISTS = ("summary", "topics")
 _TEXT_PERSONS = ("moderators", "speakers", "closing")
@@ -230,7 +241,7 @@ def _build_event(path: Path, table: Any, text_tables: dict[str, tuple[Path, Any]
         join_url = _url(path, "[event].join_url", join_url)
     recording_url = table.get("recording_url")
     if recording_url is not None:
-        recording_url = _url(path, "[event].recording_url", recording_url)
+        recording_url = _url(path, "[event].recording_url", recording_url, https_only=True)
 
     texts = {lang: _event_text(src, lang, tbl) for lang, (src, tbl) in text_tables.items()}
     for lang in LANGUAGES:
@@ -247,6 +258,7 @@ def _build_event(path: Path, table: Any, text_tables: dict[str, tuple[Path, Any]
         capacity=capacity,
         join_url=join_url,
         texts=MappingProxyType({lang: texts[lang] for lang in LANGUAGES}),
+        follow_up_after=_follow_up_after(path, table.get("follow_up_after", "1h")),
         recording_url=recording_url,
     )
 
@@ -327,12 +339,29 @@ def _reminders(path: Path, value: Any) -> tuple[timedelta, ...]:
     return tuple(sorted(offsets, reverse=True))
 
 
-def _url(path: Path, key: str, value: Any) -> str:
+def _follow_up_after(path: Path, value: Any) -> timedelta | None:
+    key = "[event].follow_up_after"
+    if value == "off":
+        return None
+    try:
+        offset = parse_offset(value)
+    except ValueError as exc:
+        raise EventFileError(path, key, f"{exc}, or 'off'") from None
+    if offset >= FOLLOW_UP_WINDOW:
+        raise EventFileError(
+            path, key, f"must be less than {format_offset(FOLLOW_UP_WINDOW)} after the end"
+        )
+    return offset
+
+
+def _url(path: Path, key: str, value: Any, *, https_only: bool = False) -> str:
+    schemes = ("https",) if https_only else ("http", "https")
     if isinstance(value, str):
         parts = urlsplit(value.strip())
-        if parts.scheme in ("http", "https") and parts.netloc and " " not in value.strip():
+        if parts.scheme in schemes and parts.netloc and " " not in value.strip():
             return value.strip()
-    raise EventFileError(path, key, f"expected an http(s) URL, got {_show(value)}")
+    expected = "an https:// URL" if https_only else "an http(s) URL"
+    raise EventFileError(path, key, f"expected {expected}, got {_show(value)}")
 
 
 def _string(path: Path, key: str, value: Any) -> str:
@@ -464,6 +493,8 @@ def write_rescheduled(
     capacity: int | None = None,
     join_url: str | None = None,
     closes: datetime | None = None,
+    follow_up_after: str | None = None,
+    recording_url: str | None = None,
     name: str = "event.toml",
     zone: str = "Europe/Zurich",
 ) -> Path:
@@ -491,6 +522,10 @@ def write_rescheduled(
         lines.append(f'join_url = "{join_url}"')
     if closes is not None:
         lines.append(f"registration_closes = {local(closes)}")
+    if follow_up_after is not None:
+        lines.append(f'follow_up_after = "{follow_up_after}"')
+    if recording_url is not None:
+        lines.append(f'recording_url = "{recording_url}"')
     path = folder / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

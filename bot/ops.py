@@ -42,7 +42,16 @@ def event_lines(event: Event, now: datetime) -> list[tuple[str, str]]:
         ("Reminders", f"{reminders} before the start"),
         ("Capacity", "no limit" if event.capacity is None else str(event.capacity)),
         ("Access link", "set" if event.join_url else "not set (sent later)"),
+        ("Follow-up", _follow_up(event)),
+        ("Recording", "link set" if event.recording_url else "no link"),
     ]
+
+
+def _follow_up(event: Event) -> str:
+    if event.follow_up_after is None:
+        return "off"
+    due = event.end + event.follow_up_after
+    return f"{format_offset(event.follow_up_after)} after the end ({_when(due)})"
 
 
 def format_table(lines: list[tuple[str, str]]) -> str:

@@ -5,17 +5,20 @@ Everything returned is Telegram HTML; values from users and files are escaped he
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_timedelta
+from babel.numbers import format_decimal, format_percent
 
 from bot.countries import country_name
-from bot.event import Event, Person
+from bot.event import Event, Person, Resource
 from bot.i18n import Translator
 from bot.services.choices import AFFILIATIONS, SESSION_LANGUAGES, label
+from bot.services.followup import FeedbackSummary
 from bot.services.timezone import city
 from bot.storage import Registration, RegistrationData
 
@@ -98,21 +101,19 @@ def event_details(
         ),
     ]
     if text.resources:
-        sections.append(
-            (
-                t._("Further resources"),
-                [
-                    f'• <a href="{escape(r.url)}">{escape(r.title)}</a>'
-                    if r.url
-                    else f"• {escape(r.title)}"
-                    for r in text.resources
-                ],
-            )
-        )
+        sections.append((t._("Further resources"), resource_lines(text.resources)))
     for heading, lines in sections:
         programme.append(f"<b>{escape(heading)}</b>\n" + "\n".join(lines))
     programme.append(escape(text.questions))
     return "\n\n".join(parts), "\n\n".join(programme)
+
+
+def resource_lines(resources: Iterable[Resource]) -> list[str]:
+    """One bullet per resource, linked when it has a URL."""
+    return [
+        f'• <a href="{escape(r.url)}">{escape(r.title)}</a>' if r.url else f"• {escape(r.title)}"
+        for r in resources
+    ]
 
 
 def registration_summary(t: Translator, data: RegistrationData) -> str:
@@ -262,3 +263,67 @@ def new_link(t: Translator, event: Event, user_zone: str | None) -> str:
             access_line(t, event),
         ]
     )
+# --- after the session ----------------------------------------------------------------------
+
+
+def follow_up(t: Translator, event: Event) -> str:
+    """The follow-up after the session: thanks, recording, resources, the rating question
+    (its 1–5 buttons are added by the handler)."""
+    text = event.text(t.lang)
+    parts = [
+        "🙏 " + t._("Thank you for taking part in the webinar!") + f"\n<b>{escape(text.title)}</b>"
+    ]
+    if event.recording_url:
+        url = escape(event.recording_url)
+        parts.append(
+            "🎬 "
+            + t._("The recording is available here: {url}").format(
+                url=f'<a href="{url}">{url}</a>'
+            )
+        )
+    if text.resources:
+        parts.append(
+            f"<b>{escape(t._('Further resources'))}</b>\n"
+            + "\n".join(resource_lines(text.resources))
+        )
+    parts.append(
+        "<b>"
+        + t._("How useful was this webinar for your work?")
+        + "</b>\n"
+        + t._("Tap a number from 1 (not useful) to 5 (very useful), or type it.")
+    )
+    return "\n\n".join(parts)
+
+
+def feedback_stats(t: Translator, summary: FeedbackSummary) -> str:
+    """The feedback section of /stats: responses, average, the 1–5 distribution, comments."""
+    lines = ["⭐ <b>" + t._("Feedback") + "</b>"]
+    if summary.average is None:
+        lines.append(t._("No feedback yet."))
+        return "\n".join(lines)
+    n = summary.responses
+    lines.append(
+        t.n_(
+            "{count} response, average {average} out of 5",
+            "{count} responses, average {average} out of 5",
+            n,
+        ).format(count=format_decimal(n, locale=t.lang), average=rating_average(t, summary))
+    )
+    for rating in range(5, 0, -1):
+        count = summary.by_rating.get(rating, 0)
+        lines.append(
+            t._("Rated {rating}: {count} ({share})").format(
+                rating=rating,
+                count=format_decimal(count, locale=t.lang),
+                share=format_percent(count / n, locale=t.lang),
+            )
+        )
+    lines.append(
+        t._("Comments: {count}").format(count=format_decimal(summary.comments, locale=t.lang))
+    )
+    return "\n".join(lines)
+
+
+def rating_average(t: Translator, summary: FeedbackSummary) -> str:
+    """The average rating with one decimal in the reader's language: 4.5, 4,5."""
+    return format_decimal(summary.average or 0, format="0.0", locale=t.lang)

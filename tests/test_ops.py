@@ -73,6 +73,8 @@ def test_check_summarises_a_valid_configuration(environ, capsys, tmp_path):
     assert "The role of Public Employment Services" in out
     assert "2023-06-15 15:30+02:00 (Europe/Zurich)" in out
     assert "closed (the event ended on 2023-06-15 17:00+02:00)" in out
+    assert "Follow-up:    1h after the end (2023-06-15 18:00+02:00)" in out
+    assert "Recording:    no link" in out
     assert f"{tmp_path / 'bot.sqlite3'} (created at start-up)" in out
     assert "long polling" in out and "2 user id(s)" in out
     assert TOKEN not in out

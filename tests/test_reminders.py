@@ -183,7 +183,7 @@ async def test_reminders_due_after_the_start_are_skipped(api, bots, tmp_path):
 
     clock.now = event.start + timedelta(minutes=10)
     bot = await start(bots, file, event, clock)
-    assert bot.app.job_queue.jobs() == ()
+    assert [job.name for job in bot.app.job_queue.jobs()] == ["followup"]  # after the end
     for kind in ("reminder:1d", "reminder:1h"):
         assert set((await statuses(bot, kind)).values()) == {
             (DeliveryStatus.SKIPPED, "session started")

@@ -20,6 +20,7 @@ from telegram.constants import ChatAction, ChatType
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, filters
 from telegram.ext import CommandHandler as Command
 
+from bot import views
 from bot.countries import country_name
 from bot.handlers.common import BotContext, acknowledge, admin_only, is_admin, keyboard, reply, tr
 from bot.i18n import N_, Translator
@@ -37,6 +38,7 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("questions", N_("Questions sent for the panel")),
     ("broadcast", N_("Send a message to registrants")),
     ("edit", N_("Change the date, links, capacity or deadline")),
+    ("feedback", N_("Ratings and comments after the webinar")),
 )
 # Admin commands refused in groups, where other members would read the answer.
 PRIVATE_ONLY = tuple(name for name, _ in ADMIN_COMMANDS)
@@ -135,7 +137,11 @@ async def _send_stats(update: Update, ctx: BotContext) -> None:
     services = ctx.services
     stats = await services.reports.stats()
     zone = city(t, services.event.tz.key)
-    await reply(update, stats_text(t, stats, zone), stats_keyboard(t))
+    text = stats_text(t, stats, zone)
+    feedback = await services.followup.summary()
+    if feedback.responses or services.followup.has_gone_out():
+        text += "\n\n" + views.feedback_stats(t, feedback)
+    await reply(update, text, stats_keyboard(t))
     if not stats.per_day:
         return
     chat = update.effective_chat

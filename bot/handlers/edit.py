@@ -31,7 +31,7 @@ from telegram.ext import (
 
 from bot import views
 from bot.event import Event
-from bot.handlers import my_registration, reminders
+from bot.handlers import feedback, my_registration, reminders
 from bot.handlers.common import (
     SERVICES_KEY,
     BotContext,
@@ -340,6 +340,7 @@ async def follow_up(app: Application, change: StoredChange) -> None:
     """What a stored change calls for, after it is in force."""
     if change.field == Field.SCHEDULE:
         await reminders.schedule(app, moved=True)
+        feedback.place_follow_up(app)  # the follow-up follows the new end
     if change.field == Field.CAPACITY:
         app.create_task(_fill_seats(app), name=f"event-change:{change.id}:seats")
     if change.announce == "pending":

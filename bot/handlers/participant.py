@@ -215,7 +215,9 @@ def register(app: Application) -> None:
     app.add_handler(
         MessageHandler(filters.ChatType.GROUPS & filters.COMMAND, group_chat), group=-1
     )
-    app.add_handler(CallbackQueryHandler(button_outside_private), group=-1)
+    # A group of its own, before all others: it matches every press, and in its group it
+    # would hide the other buttons of group -1 (one handler per group runs).
+    app.add_handler(CallbackQueryHandler(button_outside_private), group=-3)
     app.add_handler(CommandHandler("start", start, private))
     app.add_handler(CommandHandler("help", help_command, private))
     app.add_handler(CommandHandler("event", event_details, private))

@@ -37,6 +37,9 @@ async def delete_my_data(update: Update, ctx: BotContext) -> None:
             t._("The messages in this chat stay in your Telegram app; you can delete the chat."),
         ]
     )
+    user = update.effective_user
+    if user is not None and (await ctx.services.followup.state(user.id)).rating is not None:
+        text += "\n\n" + t._("Your rating of the webinar and your comment will be erased too.")
     markup = keyboard(
         [[(t._("Yes, erase my data"), "erase:yes")], [(t._("No, keep my data"), "erase:no")]]
     )

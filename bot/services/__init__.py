@@ -12,6 +12,7 @@ from bot.i18n import I18n
 from bot.services.broadcast import BroadcastService
 from bot.services.change_notices import ChangeNotices
 from bot.services.event_state import EventState
+from bot.services.followup import FollowUpService
 from bot.services.promotions import PromotionService
 from bot.services.questions import QuestionService
 from bot.services.registration import RegistrationService
@@ -44,3 +45,4 @@ class Services:
     def event(self) -> Event:
         """The event in force: the file with the organisers' changes (`EventState`)."""
         return self.events.current
+    followup: FollowUpService

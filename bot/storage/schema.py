@@ -168,4 +168,20 @@ MIGRATIONS: tuple[str, ...] = (
     FROM json_each((SELECT value FROM meta WHERE key = 'handled_update_ids'));
     DELETE FROM meta WHERE key = 'handled_update_ids';
     """,
+    # 7: feedback after the session (bot.services.followup): one row per respondent, erased
+    # with the user. `awaiting_comment` is 1 between a rating and the comment (or Skip).
+    """
+    CREATE TABLE IF NOT EXISTS feedback (
+        user_id           INTEGER PRIMARY KEY REFERENCES users(user_id) ON DELETE CASCADE,
+        rating            INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+        comment           TEXT,
+        awaiting_comment  INTEGER NOT NULL DEFAULT 0 CHECK (awaiting_comment IN (0, 1)),
+        rated_at          TEXT NOT NULL,
+        commented_at      TEXT
+    );
+    CREATE INDEX IF NOT EXISTS feedback_commented ON feedback(commented_at)
+        WHERE comment IS NOT NULL;
+    -- The feedback export joins each respondent's latest registration.
+    CREATE INDEX IF NOT EXISTS registrations_user ON registrations(user_id, id);
+    """,
 )
