@@ -253,6 +253,11 @@ async def test_reminders_follow_the_new_time_once(api, bots, tmp_path):
     suffix = "@" + new_start.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
     names = sorted(job.name for job in bot.app.job_queue.jobs() if job.name.startswith("rem"))
     assert names == [f"reminder:1d{suffix}", f"reminder:1h{suffix}"]  # none for the old time
+    # The follow-up follows the new end (one hour after it by default), in one job.
+    [follow_up] = bot.app.job_queue.get_jobs_by_name("followup")
+    delay = follow_up.next_t - datetime.now(UTC)
+    expected = new_end + timedelta(hours=1) - clock.now
+    assert abs(delay - expected) < timedelta(minutes=1), (delay, expected)
 
     # The old 1h reminder's time passes with no job; the new 1d reminder fires once.
     clock.now = new_start - timedelta(days=1)
