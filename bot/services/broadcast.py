@@ -102,11 +102,13 @@ class BroadcastService:
         await self.repo.set_progress_message(broadcast_id, chat_id, message_id)
 
     async def recover(self) -> Broadcast | None:
-        """At start-up: close deliveries a crash interrupted; the broadcast to resume, if any."""
-        interrupted = await self.deliveries.close_interrupted(KIND_PREFIX, self.clock())
+        """At start-up: reopen the deliveries a crash caught on the wire (they are sent again);
+        the broadcast to resume, if any."""
+        interrupted = await self.deliveries.reopen_interrupted(KIND_PREFIX)
         if interrupted:
             log.warning(
-                "%d broadcast message(s) interrupted by a restart recorded as failed", interrupted
+                "%d broadcast message(s) on the wire at a crash: sent again (may arrive twice)",
+                interrupted,
             )
         return await self.repo.running()
 
