@@ -9,13 +9,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from telegram.error import Forbidden, NetworkError, RetryAfter
+
 from bot.i18n import I18n
 from bot.ratelimit import PriorityRateLimiter
 from bot.services.promotions import calendar_kind, notice_kind
 from bot.storage import Database, RegistrationRepo
 from bot.storage.db import to_db
 from bot.storage.deliveries import DeliveryRepo, DeliveryStatus
-from tests.conftest import BotProcess, Participant, bot_env, write_event
+from bot.tg import retry_after_seconds
+from tests.conftest import BotProcess, Participant, bot_env, direct_bot, write_event
 from tests.test_broadcast import ADMIN, compose, is_report, received, report_counts, seed
 from tests.test_waiting_list import GOOD_NEWS, cancel, notices, seed_list
 
@@ -273,3 +276,39 @@ async def test_a_notice_sent_before_a_kill_gets_its_calendar_file_at_the_next_st
     assert [m.method for m in api.messages_to(2002)] == ["sendDocument"]
     assert not any(GOOD_NEWS in (m.plain_text or m.text or "") for m in api.messages_to(2002))
     assert await statuses(db_path, calendar_kind(promoted.id)) == {2002: SENT}
+
+
+# --- the local server in a flood ----------------------------------------------------------------
+
+
+async def test_the_local_server_floods_as_telegram_does(api):
+    """A rate with 429 and retry_after, a share of 5xx never acted on, and a share of users who
+    blocked the bot for good; spared chats get neither fault."""
+    flood_state = api.flood(rate=3, error_share=0.2, blocked_share=0.1, seed=5, spare=(42,))
+    bot = await direct_bot(api, None)
+    answers: dict[int, list[str]] = {}
+    try:
+        for attempt in range(2):
+            for chat in [*range(70_000, 70_100), 42]:
+                try:
+                    await bot.send_message(chat, f"try {attempt}")
+                    answer = "ok"
+                except RetryAfter as exc:
+                    assert retry_after_seconds(exc) >= 1
+                    answer = "429"
+                except Forbidden:
+                    answer = "403"
+                except NetworkError:
+                    answer = "5xx"
+                answers.setdefault(chat, []).append(answer)
+    finally:
+        await bot.shutdown()
+    blocked = {chat for chat, got in answers.items() if "403" in got}
+    assert 3 <= len(blocked) <= 20
+    assert all(got == ["403", "403"] for chat, got in answers.items() if chat in blocked)
+    assert "403" not in answers[42] and "5xx" not in answers[42]
+    seen = [a for got in answers.values() for a in got]
+    assert seen.count("5xx") == flood_state.errors > 0
+    assert seen.count("429") == api.stats["429"] > 0
+    # The 5xx and the 429s were never acted on; only the answered ones were delivered.
+    assert len([m for m in api.sent if m.method == "sendMessage"]) == seen.count("ok") > 0
