@@ -1,5 +1,6 @@
 """Broadcasts by the organisers: audiences, one at a time, sent and recorded recipient by
-recipient so that a restart resumes where it stopped and nobody gets a second copy.
+recipient so that a restart resumes where it stopped: nobody is missed, and only a message
+on the wire at a crash can arrive twice (see `bot.storage.deliveries`).
 
 The recipients are read when sending starts (and again when it resumes): whoever is in the
 audience then and has no delivery row for this broadcast yet. Someone who registers while it
