@@ -312,3 +312,27 @@ async def test_the_local_server_floods_as_telegram_does(api):
     assert seen.count("429") == api.stats["429"] > 0
     # The 5xx and the 429s were never acted on; only the answered ones were delivered.
     assert len([m for m in api.sent if m.method == "sendMessage"]) == seen.count("ok") > 0
+
+
+async def test_calendar_files_sent_before_they_were_recorded_are_not_sent_again(tmp_path):
+    """Schema 4 records the calendar files of notices sent by an older bot (which sent them
+    unrecorded), so an upgraded bot does not send them again at start-up."""
+    await seed_list(tmp_path / "old.sqlite3", [2101, 2102])
+    db = Database(tmp_path / "old.sqlite3")
+    await db.open()
+    try:
+        _, promoted = await RegistrationRepo(db).cancel(2101, 1)
+        assert promoted is not None
+        deliveries = DeliveryRepo(db)
+        now = datetime.now(UTC)
+        assert await deliveries.claim(2102, notice_kind(promoted.id), now)
+        await deliveries.finish(2102, notice_kind(promoted.id), DeliveryStatus.SENT, now)
+        await db.conn.execute("PRAGMA user_version = 3")  # written by a bot before schema 4
+        await db.close()
+        await db.open()
+        assert await deliveries.statuses(calendar_kind(promoted.id)) == {
+            2102: (DeliveryStatus.SKIPPED, "not recorded before schema 4")
+        }
+        assert await deliveries.sent_without("promoted:", ":calendar") == []
+    finally:
+        await db.close()
