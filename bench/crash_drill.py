@@ -47,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import re
 import sys
 import tempfile
 import time
@@ -539,10 +540,12 @@ async def registration_and_broadcast(args: argparse.Namespace) -> None:
             "  recorded in the database: "
             + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(deliveries.values()).items()))
         )
-        resent = log.count("broadcast message(s) on the wire at a crash")
+        resent = [
+            int(n) for n in re.findall(r"(\d+) broadcast message\(s\) on the wire at a crash", log)
+        ]
         print(
-            f"  restarts that found messages on the wire (sent again): {resent} of "
-            f"{done_kills} kill(s); recipients with 2+ copies: "
+            f"  messages on the wire at the {done_kills} kill(s), sent again after the restart: "
+            f"{sum(resent)}; recipients with 2+ copies: "
             f"{sum(v for k, v in copies.items() if k > 1)}"
         )
     for p in [p for p in participants if not p.finished][: args.show]:
