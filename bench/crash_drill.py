@@ -427,8 +427,17 @@ async def flood_phase(args: argparse.Namespace) -> None:
 
     got = {u: sum(1 for m in replies.by_chat[u] if FLOOD_MARK in text(m)) for u in recipients}
     status = {u: statuses.get(u, (None, None))[0] for u in recipients}
-    refused = (DeliveryStatus.BLOCKED, DeliveryStatus.FAILED)
-    missed = [u for u in recipients if not got[u] and status[u] not in refused]
+
+    def refused(user_id: int) -> bool:
+        """Recorded blocked, or failed on Telegram's refusal (not "interrupted" by a kill, as
+        the bot recorded them before 2026-12-07, nor timed out)."""
+        what, error = statuses.get(user_id, (None, None))
+        return what is DeliveryStatus.BLOCKED or (
+            what is DeliveryStatus.FAILED
+            and error not in ("interrupted", "timed out (may have been delivered)")
+        )
+
+    missed = [u for u in recipients if not got[u] and not refused(u)]
     twice = sum(n - 1 for n in got.values() if n > 1)
     blocked = sum(1 for u in recipients if status[u] is DeliveryStatus.BLOCKED)
     failed = Counter(statuses[u][1] for u in recipients if status[u] is DeliveryStatus.FAILED)
