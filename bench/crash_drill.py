@@ -2,6 +2,7 @@
 runs; restart it each time; count what was lost, duplicated or stuck.
 
     python -m bench.crash_drill [--kills 20] [--recipients 1000] [--seed 1]
+        [--flood-recipients 1000 --flood-kills 20 --flood-rate 3] [--phases register,...]
 
 Half the kills (rounded down) land while participants register, the rest while a broadcast
 is being sent. Kill moments are drawn (seeded) between 0.2 and 2.5 s after the bot is back
@@ -24,12 +25,17 @@ person would. Counted:
 
 *Broadcast phase*: ``--recipients`` registrants (seeded before the bot starts) get a broadcast
 an admin starts with /broadcast; counted per recipient: copies received (0, 1, 2+), and the
-database's record for each (sent, failed "interrupted": the bot cannot know whether a send
-that was in flight at the kill arrived, so it records it failed rather than risk a second
-copy). A delivery is claimed only once the rate limiter lets its message go, so the
-interrupted ones should be about the messages really in flight at the kills; printed: how
-many of them reached the server (sent, answer not recorded) and how many did not (killed
-between the claim and the request).
+database's record for each. A delivery is claimed only while its request is on the wire; the
+bot cannot know whether one on the wire at a kill arrived, so it sends it again after the
+restart: at most that many recipients can get a second copy, and nobody is missed.
+
+*Flood phase*: Telegram in a flood, on a fresh server, database and bot: ``--flood-rate``
+messages a second overall (more get a 429 with ``retry_after``), ``--flood-errors`` of the
+requests answered with a 5xx, ``--flood-blocked`` of the recipients having blocked the bot
+(403), while a broadcast to ``--flood-recipients`` registrants runs through
+``--flood-kills`` kills spread over its expected length. Counted: missed (neither received
+nor recorded blocked or refused), received twice, and the requests on the wire at the kills
+(the 'pending' rows a kill left, which are sent again), which bound the second copies.
 
 The design can answer an update twice only if the kill lands after Telegram accepted a reply
 and before the update's handled id is committed: those are counted, not hidden.
@@ -41,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import re
 import sys
 import tempfile
 import time
@@ -64,11 +71,12 @@ from bench.seed import seed_with_repos
 from bot.i18n import I18n
 from bot.localapi import ApiCall, LocalBotApi, SentMessage
 from bot.storage import Database, RegistrationRepo
-from bot.storage.deliveries import INTERRUPTED, DeliveryRepo
+from bot.storage.deliveries import DeliveryRepo, DeliveryStatus
 
 ADMIN = 42
 FIRST_RECIPIENT = 10_000_000
 MARK = "DRILL-BROADCAST"
+FLOOD_MARK = "DRILL-FLOOD"
 REPLY_TIMEOUT = 60.0
 MAX_RETAPS = 3
 I18N = I18n()
@@ -272,22 +280,25 @@ async def registration_phase(drill: Drill, kills: int, arrival: float) -> list[P
     return participants
 
 
-async def broadcast_phase(drill: Drill, kills: int, recipients: int) -> tuple[bool, int]:
-    """Start a broadcast as the admin, kill during it; returns (report received, kills)."""
+async def start_broadcast(drill: Drill, mark: str, timeout: float) -> asyncio.Future[SentMessage]:
+    """Start a broadcast to all as the admin; the future of its final report."""
     api, replies = drill.api, drill.replies
     admin = User(api, replies, ADMIN, "en")
     question = await admin.say("/broadcast")
     mode = await admin.tap(question, "bc:aud:all")
     await admin.tap(mode, "bc:mode:one")
     index = replies.mark(ADMIN)
-    await admin.say(f"<b>{MARK}</b> See you at the webinar.")
+    await admin.say(f"<b>{mark}</b> See you at the webinar.")
     summary = await replies.after(ADMIN, index + 2)
     report_at = replies.mark(ADMIN)
     await admin.press(summary, "bc:send")
     finished = I18N("en")._("Finished: {done} of {total} recipients.").split("{")[0]
-    report = asyncio.ensure_future(
-        _wait_text(replies, ADMIN, report_at, finished, timeout=recipients / 10 + 300)
-    )
+    return asyncio.ensure_future(_wait_text(replies, ADMIN, report_at, finished, timeout))
+
+
+async def broadcast_phase(drill: Drill, kills: int, recipients: int) -> tuple[bool, int]:
+    """Start a broadcast as the admin, kill during it; returns (report received, kills)."""
+    report = await start_broadcast(drill, MARK, timeout=recipients / 10 + 300)
     done_kills = 0
     low = min(3.0, recipients / 60)  # let the first kill find messages in flight
     while done_kills < kills and not report.done():
@@ -341,13 +352,129 @@ async def check_database(
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    registration_kills = args.kills // 2 if args.recipients else args.kills
-    broadcast_kills = args.kills - registration_kills
     header(
         "crash drill",
         f"python -m bench.crash_drill --kills {args.kills} --recipients {args.recipients} "
-        f"--arrival {args.arrival:g} --seed {args.seed}",
+        f"--arrival {args.arrival:g} --seed {args.seed} --flood-recipients "
+        f"{args.flood_recipients} --flood-kills {args.flood_kills} --flood-rate "
+        f"{args.flood_rate:g} --flood-errors {args.flood_errors:g} --flood-blocked "
+        f"{args.flood_blocked:g}",
     )
+    if args.kills or args.recipients:
+        await registration_and_broadcast(args)
+    if args.flood_recipients:
+        await flood_phase(args)
+
+
+async def pending_rows(path: Path, kind: str) -> int:
+    """Deliveries of `kind` claimed and not answered: on the wire when the bot died."""
+    db = Database(path)
+    await db.open()
+    try:
+        return (await DeliveryRepo(db).counts(kind))[DeliveryStatus.PENDING]
+    finally:
+        await db.close()
+
+
+async def flood_phase(args: argparse.Namespace) -> None:
+    """A broadcast while the server floods (see the module docstring), killed again and again."""
+    rng = random.Random(args.seed + 1)
+    recipients = range(FIRST_RECIPIENT, FIRST_RECIPIENT + args.flood_recipients)
+    expected = len(recipients) / args.flood_rate  # seconds, without kills and retries
+    with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
+        folder = Path(tmp)
+        db_path = folder / "bot.sqlite3"
+        await seed_with_repos(db_path, recipients, args.seed)
+        api = await start_server()
+        replies = Replies(api)
+        env = bot_env(api, folder, write_event(folder, reminders=()), ADMIN_IDS=str(ADMIN))
+        bot = BotProcess(env, folder / "bot.log")
+        drill = Drill(api, replies, bot, rng)
+        flood = api.flood(
+            args.flood_rate, args.flood_errors, args.flood_blocked, args.seed, spare=(ADMIN,)
+        )
+        on_the_wire: list[int] = []
+        began = time.monotonic()
+        reported = False
+        try:
+            await drill.start()
+            report = await start_broadcast(drill, FLOOD_MARK, timeout=3 * expected + 300)
+            sent_at = time.monotonic()
+            mean = expected / (args.flood_kills + 1)
+            while len(on_the_wire) < args.flood_kills:
+                done, _ = await asyncio.wait({report}, timeout=rng.uniform(0.5, 1.5) * mean)
+                if done:
+                    break
+                bot.kill()
+                drill.kill_times.append(time.monotonic())
+                on_the_wire.append(await pending_rows(db_path, "broadcast:1"))
+                await drill.start()
+            with contextlib.suppress(TimeoutError):
+                await report
+                reported = True
+            seconds = time.monotonic() - sent_at
+            code = await bot.terminate()
+        finally:
+            bot.kill()
+            await api.stop()
+        if code not in (0, None):
+            print(f"  ! the bot's last run exited with {code}:\n{bot.log_tail()}", file=sys.stderr)
+        db = Database(db_path)
+        await db.open()
+        try:
+            statuses = await DeliveryRepo(db).statuses("broadcast:1")
+        finally:
+            await db.close()
+        log = (folder / "bot.log").read_text(errors="replace")
+
+    got = {u: sum(1 for m in replies.by_chat[u] if FLOOD_MARK in text(m)) for u in recipients}
+    status = {u: statuses.get(u, (None, None))[0] for u in recipients}
+
+    def refused(user_id: int) -> bool:
+        """Recorded blocked, or failed on Telegram's refusal (not "interrupted" by a kill, as
+        the bot recorded them before 2026-12-07, nor timed out)."""
+        what, error = statuses.get(user_id, (None, None))
+        return what is DeliveryStatus.BLOCKED or (
+            what is DeliveryStatus.FAILED
+            and error not in ("interrupted", "timed out (may have been delivered)")
+        )
+
+    missed = [u for u in recipients if not got[u] and not refused(u)]
+    twice = sum(n - 1 for n in got.values() if n > 1)
+    blocked = sum(1 for u in recipients if status[u] is DeliveryStatus.BLOCKED)
+    failed = Counter(statuses[u][1] for u in recipients if status[u] is DeliveryStatus.FAILED)
+    delivered = sum(1 for n in got.values() if n)
+    print(
+        f"flood phase: a broadcast to {len(recipients)}, the server at {args.flood_rate:g} "
+        f"messages/s (429 with retry_after), {args.flood_errors:.0%} 5xx, "
+        f"{args.flood_blocked:.0%} of the users blocked the bot; {len(on_the_wire)} kills, "
+        f"{drill.starts} starts, report to the admin {'received' if reported else 'NOT received'}"
+    )
+    print(
+        f"  {delivered} received in {seconds:.0f} s ({delivered / seconds:.2f}/s); the server "
+        f"answered {api.stats['429']} × 429 and {flood.errors} × 5xx"
+    )
+    print(
+        f"  missed (neither received nor recorded blocked or refused): {len(missed)}; "
+        f"recorded blocked: {blocked}; recorded failed: {sum(failed.values())} {dict(failed)}"
+    )
+    print(
+        f"  received twice: {twice}; requests on the wire at the kills: {sum(on_the_wire)} "
+        f"(per kill: {on_the_wire})"
+    )
+    print(
+        "  recipients by copies received: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(got.values()).items()))
+    )
+    print(
+        f"  bot log: {log.count('Traceback')} traceback(s), {log.count(' ERROR ')} ERROR "
+        f"line(s); phase run {time.monotonic() - began:.0f} s"
+    )
+
+
+async def registration_and_broadcast(args: argparse.Namespace) -> None:
+    registration_kills = args.kills // 2 if args.recipients else args.kills
+    broadcast_kills = args.kills - registration_kills
     rng = random.Random(args.seed)
     recipients = range(FIRST_RECIPIENT, FIRST_RECIPIENT + args.recipients)
     with tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp:
@@ -424,11 +551,13 @@ async def main_async(args: argparse.Namespace) -> None:
             "  recorded in the database: "
             + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(deliveries.values()).items()))
         )
-        interrupted = [u for u, record in deliveries.items() if INTERRUPTED in record]
-        arrived = sum(1 for u in interrupted if got[u])
+        resent = [
+            int(n) for n in re.findall(r"(\d+) broadcast message\(s\) on the wire at a crash", log)
+        ]
         print(
-            f"  interrupted by a kill: {len(interrupted)} over {done_kills} kill(s); "
-            f"{arrived} had reached the server (in flight), {len(interrupted) - arrived} had not"
+            f"  messages on the wire at the {done_kills} kill(s), sent again after the restart: "
+            f"{sum(resent)}; recipients with 2+ copies: "
+            f"{sum(v for k, v in copies.items() if k > 1)}"
         )
     for p in [p for p in participants if not p.finished][: args.show]:
         print(f"  stuck: user {p.user.id} ({p.user.lang}) waited for {p.waiting_for!r}; got:")
@@ -447,6 +576,17 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--show", type=int, default=3, help="stuck participants to show")
+    parser.add_argument(
+        "--flood-recipients", type=int, default=1000, help="flood phase's broadcast (0: skip)"
+    )
+    parser.add_argument("--flood-kills", type=int, default=20)
+    parser.add_argument(
+        "--flood-rate", type=float, default=3, help="messages/s the server allows in the flood"
+    )
+    parser.add_argument("--flood-errors", type=float, default=0.1, help="share answered 5xx")
+    parser.add_argument(
+        "--flood-blocked", type=float, default=0.01, help="share of users who blocked the bot"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -17,7 +17,9 @@ participant typing /start during a broadcast would wait behind it. This limiter:
 Mark a request as bulk with ``rate_limit_args=BULK`` (see :mod:`bot.sending`). A request may
 also carry a ``before_send`` coroutine function (``bulk_args(before_send=f)``), awaited once
 the request has its slot, just before it leaves: the sender records "being sent" there rather
-than before the request started waiting, which can take seconds (see `BeforeSend`).
+than before the request started waiting, which can take seconds (see `BeforeSend`). With
+``"max_retries": 0`` a 429 comes back to the caller at once (bulk requests are paused all the
+same): `bot.sending` gives back its claim before the next slot, which waits out the pause.
 
 A slot in the window is held from the moment it is granted (just before the request leaves)
 until `period` after its answer came back, not after it left. Telegram sees a request

@@ -6,7 +6,9 @@ requests, so this is most of what the bot spends per update (README, "Benchmarks
 
 Errors map as PTB's `HTTPXRequest` maps them: a timeout is `TimedOut`, any other transport
 failure `NetworkError`. A timeout while waiting for the answer, when the request had gone out,
-is `AnswerTimedOut`: Telegram may have acted on it, so it must not be repeated blindly.
+is `AnswerTimedOut`: Telegram may have acted on it, so it must not be repeated blindly. The
+same holds for a connection lost before the answer (`NoAnswer`); a connection that could not
+be made at all (`NotSent`) proves that Telegram never saw the request.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ JSON = "application/json"
 
 class AnswerTimedOut(TimedOut):
     """The request was sent; its answer did not arrive in time."""
+
+
+class NoAnswer(NetworkError):
+    """The connection failed once the request may have left: Telegram may have acted on it."""
+
+
+class NotSent(NetworkError):
+    """No connection could be made: the request never reached Telegram."""
+
+
+class ConnectTimedOut(NotSent, TimedOut):
+    """Timed out waiting for a connection: the request never reached Telegram."""
 
 
 def _seconds(value: Any, default: float | None) -> float | None:
@@ -170,14 +184,16 @@ class AiohttpRequest(BaseRequest):
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ConnectionTimeoutError as exc:
-            raise TimedOut("Timed out while connecting; the request was not sent") from exc
+            raise ConnectTimedOut("Timed out while connecting; the request was not sent") from exc
         except aiohttp.SocketTimeoutError as exc:
             raise AnswerTimedOut("Timed out waiting for the answer") from exc
         except TimeoutError as exc:  # the total bound of an upload: it may have arrived
             raise AnswerTimedOut("Timed out sending or waiting for the answer") from exc
+        except aiohttp.ClientConnectorError as exc:  # refused, unknown host: nothing left
+            raise NotSent(f"aiohttp.{type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             # Some errors quote the request URL (a malformed answer: "400, message=…,
             # url=…/bot<token>/setWebhook"), and whoever shows this text would show the token.
             # One line: it may end up as the one line of a start-up error.
             text = " ".join(str(exc).replace(url, f"{parts.scheme}://{parts.netloc}/…").split())
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {redact(text)}") from exc
+            raise NoAnswer(f"aiohttp.{type(exc).__name__}: {redact(text)}") from exc

@@ -39,8 +39,11 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
         ["others' reply latency", "messages the flooder got back per round"],
     ),
     "crash_drill": (
-        ["--kills", "2", "--recipients", "20", "--arrival", "0.5"],
-        ["kills: 2", "registrations in the database", "recipients by copies received"],
+        [
+            *("--kills", "2", "--recipients", "20", "--arrival", "0.5"),
+            *("--flood-recipients", "12", "--flood-kills", "1", "--flood-rate", "6"),
+        ],
+        ["kills: 2", "registrations in the database", "recipients by copies received", "missed"],
     ),
 }
 

@@ -6,15 +6,17 @@ import asyncio
 import heapq
 import random
 from bisect import bisect_right
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from telegram.error import RetryAfter
+from telegram.error import NetworkError, RetryAfter
 
 from bot.ratelimit import BULK, Pacer, PriorityRateLimiter, bulk_args
-from bot.sending import deliver
-from bot.services.fanout import Unclaimed
-from bot.storage.deliveries import DeliveryStatus
+from bot.sending import deliver, refused
+from bot.services.fanout import Claim, Unclaimed, claim_for
+from bot.storage import Database, UserRepo
+from bot.storage.deliveries import DeliveryRepo, DeliveryStatus
+from bot.transport import AnswerTimedOut, ConnectTimedOut, NoAnswer, NotSent
 from tests.conftest import direct_bot
 
 # --- Pacer: decisions on a fake clock ---------------------------------------------------------
@@ -247,30 +249,90 @@ async def test_bulk_stays_under_the_servers_limit_and_replies_overtake(api):
     assert reply.message_id
 
 
-async def test_deliver_claims_once_when_the_message_leaves(api):
+class WatchedClaim(Claim):
+    """A real claim on a real database, noting each take and release: how many requests the
+    server had seen for the chat then, and the delivery's row right after."""
+
+    def __init__(self, deliveries: DeliveryRepo, user_id: int, api) -> None:
+        super().__init__(deliveries, user_id, "broadcast:1", lambda: datetime.now(UTC))
+        self.api = api
+        self.events: list[tuple[str, int, DeliveryStatus | None]] = []
+
+    async def _note(self, what: str) -> None:
+        calls = sum(1 for c in self.api.calls if c.params.get("chat_id") == self.user_id)
+        self.events.append((what, calls, await self.deliveries.status(self.user_id, self.kind)))
+
+    async def take(self) -> None:
+        await super().take()
+        await self._note("take")
+
+    async def release(self) -> None:
+        await super().release()
+        await self._note("release")
+
+
+@pytest.fixture
+async def deliveries(tmp_path):
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    for user_id in (4, 5, 6):
+        await UserRepo(db).ensure(user_id, "en")
+    yield DeliveryRepo(db)
+    await db.close()
+
+
+async def test_deliver_holds_its_claim_only_while_the_request_is_on_the_wire(api, deliveries):
+    """Taken at each turn the limiter grants; a 429 or a 5xx proves the message was not
+    delivered, so the claim is given back before the wait (a kill then leaves no row)."""
     bot = await direct_bot(api, PriorityRateLimiter(rate=1000, chat_interval=0.01))
-    sent_before_claim: list[int] = []
-
-    def calls_to(chat: int) -> int:
-        return sum(1 for c in api.calls if c.params.get("chat_id") == chat)
-
-    async def claim() -> None:
-        sent_before_claim.append(calls_to(4))
-
-    async def taken() -> None:
-        raise Unclaimed
-
+    claim = WatchedClaim(deliveries, 4, api)
     try:
-        api.inject("sendMessage", 429, count=1, chat_id=4, retry_after=1)  # retried by the limiter
-        api.inject("sendMessage", 500, count=2, chat_id=4)  # retried by `deliver`
+        api.inject("sendMessage", 429, count=1, chat_id=4, retry_after=1)
+        api.inject("sendMessage", 502, count=2, chat_id=4)
         outcome = await deliver(bot, 4, "hi", claim=claim, backoff=0.01)
-        with pytest.raises(Unclaimed):
-            await deliver(bot, 5, "hi", claim=taken)
+        with pytest.raises(Unclaimed):  # the row is there now: nobody else may send it
+            await deliver(bot, 4, "hi", claim=claim_for(deliveries, 4, claim.kind, datetime.now))
     finally:
         await bot.shutdown()
     assert outcome.status is DeliveryStatus.SENT
-    assert sent_before_claim == [0] and calls_to(4) == 4  # one claim for four attempts
-    assert calls_to(5) == 0
+    pending = DeliveryStatus.PENDING
+    assert claim.events == [
+        ("take", 0, pending),
+        ("release", 1, None),  # the 429
+        ("take", 1, pending),
+        ("release", 2, None),  # a 502
+        ("take", 2, pending),
+        ("release", 3, None),
+        ("take", 3, pending),  # sent; the caller records the outcome
+    ]
+    assert claim.held and await deliveries.status(4, claim.kind) is pending
+
+
+async def test_deliver_keeps_its_claim_on_the_last_failure_and_without_a_server(api, deliveries):
+    """A connection refused proves nothing left: the claim is given back before each retry;
+    after the last attempt it stays, for the caller to record the failure."""
+    bot = await direct_bot(api, PriorityRateLimiter(rate=1000, chat_interval=0.01))
+    claim = WatchedClaim(deliveries, 5, api)
+    await api.stop()  # connections are refused from now on
+    try:
+        outcome = await deliver(bot, 5, "hi", claim=claim, attempts=3, backoff=0.01)
+    finally:
+        await bot.shutdown()
+    assert outcome.status is DeliveryStatus.FAILED
+    assert [what for what, _, _ in claim.events] == ["take", "release", "take", "release", "take"]
+    assert claim.held and await deliveries.status(5, claim.kind) is DeliveryStatus.PENDING
+
+
+def test_which_errors_prove_that_nothing_was_delivered():
+    assert refused(NetworkError("Bad Gateway"))  # a 5xx answer: PTB raises it without a cause
+    assert refused(NotSent("aiohttp.ClientConnectorError"))
+    assert refused(ConnectTimedOut("Timed out while connecting; the request was not sent"))
+    assert not refused(NoAnswer("aiohttp.ServerDisconnectedError"))
+    assert not refused(AnswerTimedOut())
+    try:  # any other failure of the transport, once the request may have left
+        raise NetworkError("Unknown error in HTTP implementation") from RuntimeError("x")
+    except NetworkError as exc:
+        assert not refused(exc)
 
 
 async def test_deliver_outcomes(api):

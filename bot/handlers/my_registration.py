@@ -6,7 +6,6 @@ import logging
 from html import escape
 
 from telegram import Bot, Update
-from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot import views
@@ -138,25 +137,19 @@ async def notify_promoted(bot: Bot, services: Services, registration: Registrati
             views.access_line(t, event),
         ]
     )
-    # Recorded like reminders, claimed once the rate limiter lets it go: never sent twice.
-    result = await services.promotions.notify(registration, text, Outbox(bot))
-    if result is None:
-        return  # told already
-    if result.status is not DeliveryStatus.SENT:
+    calendar = schedule.calendar_file(services, t, user_id, registration.status)
+    # Recorded like reminders, claimed while on the wire: the file follows the notice.
+    result = await services.promotions.notify(registration, text, calendar, Outbox(bot))
+    if result is not None and result.status is not DeliveryStatus.SENT:
         log.warning(
             "Could not tell registration %d about its promotion: %s", registration.id, result.error
         )
-        return
-    try:
-        await schedule.send_calendar(bot, services, t, user_id, registration.status)
-    except TelegramError as exc:
-        log.warning("Could not send registration %d its calendar file: %s", registration.id, exc)
 
 
 async def promote_into_free_seats(bot: Bot, services: Services) -> None:
     """At start-up: seats freed by a raised `capacity` go to the waiting list; then everyone
-    promoted and not told yet (these, and those a kill caught before their notice left) is
-    told. A notice a kill caught under way is recorded as failed, not sent again."""
+    promoted and not told yet (these, and those a kill caught before their notice or its
+    calendar file was answered) is told."""
     promoted = await services.registrations.fill_free_seats()
     if promoted:
         log.info("Promoted %d registrations from the waiting list into free seats", len(promoted))

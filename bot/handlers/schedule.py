@@ -27,6 +27,7 @@ from bot.handlers.common import BotContext, acknowledge, answer_expired, keyboar
 from bot.i18n import Translator
 from bot.services import Services
 from bot.services.calendar import FILENAME, ics
+from bot.services.fanout import Document
 from bot.services.timezone import city, valid_zone, zone_choices, zone_label
 from bot.services.validation import clean_text
 from bot.timezones import match_zone
@@ -175,9 +176,7 @@ async def drop_prompt(update: Update, ctx: BotContext) -> None:
 # --- /calendar ------------------------------------------------------------------------------
 
 
-async def send_calendar(
-    bot: Bot, services: Services, t: Translator, user_id: int, status: str | None
-) -> None:
+def calendar_file(services: Services, t: Translator, user_id: int, status: str | None) -> Document:
     """The .ics document for `user_id` (registration `status`, None if not registered)."""
     event = services.event
     now = services.clock()
@@ -187,8 +186,18 @@ async def send_calendar(
         caption = t._("This webinar has taken place; here is its calendar entry.")
     elif status is None and services.registrations.is_open():
         caption += "\n" + t._("You are not registered yet: send /register.")
+    return Document(data, FILENAME, caption)
+
+
+async def send_calendar(
+    bot: Bot, services: Services, t: Translator, user_id: int, status: str | None
+) -> None:
+    """Send `calendar_file` as an answer to the user."""
+    calendar = calendar_file(services, t, user_id, status)
     # PTB names the upload's type from the file name: text/calendar for ".ics".
-    await bot.send_document(user_id, document=data, filename=FILENAME, caption=caption)
+    await bot.send_document(
+        user_id, document=calendar.data, filename=calendar.filename, caption=calendar.caption
+    )
 
 
 async def calendar_command(update: Update, ctx: BotContext) -> None:

@@ -18,7 +18,8 @@ or standalone: ``python -m bot.localapi --port 8081`` and run the bot with
   ``messages_to``, ``message`` (current state), ``commands``;
 * waiting (never sleeps): ``wait_for``, ``next_message``, ``wait_for_call``,
   ``wait_for_delivery``, ``wait_until_polling``;
-* faults: ``block``, ``inject``, ``hold``, ``delay``, ``rate_limit``/``per_chat_rate``;
+* faults: ``block``, ``inject``, ``hold``, ``delay``, ``rate_limit``/``per_chat_rate``,
+  ``flood`` (a rate with 429s, a share of 5xx, a share of users who blocked the bot);
 * Telegram's quirks: ``restart_update_ids`` (ids restarting lower after a quiet week).
 
 Telegram's validation is mimicked where bots commonly trip: HTML parse errors, empty or
@@ -31,6 +32,7 @@ from .state import (
     ApiCall,
     ApiError,
     Delay,
+    Flood,
     Hold,
     Injection,
     SentMessage,
@@ -42,6 +44,7 @@ __all__ = [
     "ApiCall",
     "ApiError",
     "Delay",
+    "Flood",
     "Hold",
     "Injection",
     "LocalBotApi",

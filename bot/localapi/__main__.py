@@ -26,6 +26,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--per-chat-rate", type=float, default=None, help="max send-type calls per second per chat"
     )
+    parser.add_argument(
+        "--error-share", type=float, default=0.0, help="share of send-type calls answered 5xx"
+    )
+    parser.add_argument(
+        "--blocked-share", type=float, default=0.0, help="share of users who blocked the bot"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed of the shares above")
     parser.add_argument("--echo", action="store_true", help="print every message the bot sends")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser.parse_args(argv)
@@ -41,6 +48,8 @@ async def serve(args: argparse.Namespace) -> None:
         per_chat_rate=args.per_chat_rate,
         bot_username=args.bot_username,
     )
+    if args.error_share or args.blocked_share:
+        api.flood(args.rate_limit, args.error_share, args.blocked_share, args.seed)
     if args.echo:
 
         def echo(record: SentMessage) -> None:

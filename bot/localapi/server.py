@@ -22,6 +22,7 @@ from .state import (
     METHODS,
     ApiError,
     Delay,
+    Flood,
     Hold,
     Injection,
     MethodSpec,
@@ -173,6 +174,7 @@ class LocalBotApi(Webhooks, BotMethods, BotConfig):
         self._injections: list[Injection] = []
         self._holds: list[Hold] = []
         self._delays: list[Delay] = []
+        self._flood: Flood | None = None
         self._server: HTTPServer | None = None
         self._stop_event = asyncio.Event()
         self._active = 0
@@ -244,6 +246,22 @@ class LocalBotApi(Webhooks, BotMethods, BotConfig):
         self._global_window = SlidingWindow(rate_limit) if rate_limit else None
         self._chat_windows: dict[int, SlidingWindow] = {}
 
+    def flood(
+        self,
+        rate: float | None = 30,
+        error_share: float = 0.0,
+        blocked_share: float = 0.0,
+        seed: int | None = None,
+        spare: tuple[int, ...] = (),
+    ) -> Flood:
+        """Behave like Telegram in a flood: at most ``rate`` send-type calls a second overall
+        (more get a 429 with ``retry_after``), ``error_share`` of them answered with a 5xx,
+        ``blocked_share`` of the private chats having blocked the bot (403); see `Flood`.
+        ``spare`` chats (an admin) get no 5xx and never block the bot."""
+        self.set_rate_limits(rate, self.per_chat_rate)
+        self._flood = Flood(error_share, blocked_share, seed, frozenset(spare))
+        return self._flood
+
     def inject(
         self,
         method: str | None = "sendMessage",
@@ -299,17 +317,28 @@ class LocalBotApi(Webhooks, BotMethods, BotConfig):
         self._injections.clear()
         self._holds.clear()
         self._delays.clear()
+        self._flood = None
 
     def _fault(self, spec: MethodSpec, chat_id: int | None) -> ApiError | None:
         for injection in self._injections:
             if error := injection.trigger(spec.name, chat_id):
                 return error
+        flood = self._flood if spec.sends and chat_id is not None else None
+        if (
+            flood is not None
+            and chat_id is not None
+            and self.chat_type(chat_id) == "private"
+            and flood.blocks(chat_id)
+        ):
+            self.block(chat_id)  # for good, as a person does
         if spec.to_chat and chat_id is not None and self.is_blocked(chat_id):
             if self.chat_type(chat_id) == "private":
                 return ApiError(403, DEFAULT_DESCRIPTIONS[403])
             return ApiError(403, "Forbidden: bot was kicked from the group chat")
         if not spec.sends:
             return None
+        if flood is not None and (error := flood.error(chat_id)):
+            return error
         now = time.monotonic()
         windows = [self._global_window] if self._global_window else []
         if self.per_chat_rate and chat_id is not None:

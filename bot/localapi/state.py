@@ -286,6 +286,47 @@ class Injection:
 
 
 @dataclass
+class Flood:
+    """Telegram under load, for send-type calls; see :meth:`LocalBotApi.flood`.
+
+    ``error_share`` of the calls are answered with a 5xx (one of ``statuses``), never acted
+    on; ``blocked_share`` of the private chats have blocked the bot, decided once per chat
+    (a person who blocks a bot does so for good), so every call to them gets a 403. Chats in
+    ``spare`` get neither. Seeded: the same chats are blocked in every run.
+    """
+
+    error_share: float = 0.0
+    blocked_share: float = 0.0
+    seed: int | None = None
+    spare: frozenset[int] = frozenset()
+    statuses: tuple[int, ...] = (500, 502, 503)
+    errors: int = 0
+    _decided: dict[int, bool] = field(default_factory=dict, repr=False)
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def blocks(self, chat_id: int) -> bool:
+        """Whether ``chat_id`` is one of the share that blocked the bot."""
+        if chat_id in self.spare or self.blocked_share <= 0:
+            return False
+        decided = self._decided.get(chat_id)
+        if decided is None:
+            draw = random.Random(f"{self.seed}:{chat_id}").random()
+            decided = self._decided[chat_id] = draw < self.blocked_share
+        return decided
+
+    def error(self, chat_id: int | None) -> ApiError | None:
+        """A 5xx for this call, or None."""
+        if chat_id in self.spare or self._rng.random() >= self.error_share:
+            return None
+        self.errors += 1
+        status = self._rng.choice(self.statuses)
+        return ApiError(status, DEFAULT_DESCRIPTIONS[status])
+
+
+@dataclass
 class Hold:
     """A request held unanswered; see :meth:`LocalBotApi.hold`."""
 

@@ -1,5 +1,6 @@
 """Broadcasts by the organisers: audiences, one at a time, sent and recorded recipient by
-recipient so that a restart resumes where it stopped and nobody gets a second copy.
+recipient so that a restart resumes where it stopped: nobody is missed, and only a message
+on the wire at a crash can arrive twice (see `bot.storage.deliveries`).
 
 The recipients are read when sending starts (and again when it resumes): whoever is in the
 audience then and has no delivery row for this broadcast yet. Someone who registers while it
@@ -102,11 +103,13 @@ class BroadcastService:
         await self.repo.set_progress_message(broadcast_id, chat_id, message_id)
 
     async def recover(self) -> Broadcast | None:
-        """At start-up: close deliveries a crash interrupted; the broadcast to resume, if any."""
-        interrupted = await self.deliveries.close_interrupted(KIND_PREFIX, self.clock())
+        """At start-up: reopen the deliveries a crash caught on the wire (they are sent again);
+        the broadcast to resume, if any."""
+        interrupted = await self.deliveries.reopen_interrupted(KIND_PREFIX)
         if interrupted:
             log.warning(
-                "%d broadcast message(s) interrupted by a restart recorded as failed", interrupted
+                "%d broadcast message(s) on the wire at a crash: sent again (may arrive twice)",
+                interrupted,
             )
         return await self.repo.running()
 

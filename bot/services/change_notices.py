@@ -56,11 +56,13 @@ class ChangeNotices:
         return await self.changes.count(audience(field))
 
     async def recover(self) -> list[StoredChange]:
-        """At start-up: close notices a crash interrupted; the changes still to announce."""
-        interrupted = await self.deliveries.close_interrupted(KIND_PREFIX, self.clock())
+        """At start-up: reopen the notices a crash caught on the wire (they are sent again);
+        the changes still to announce."""
+        interrupted = await self.deliveries.reopen_interrupted(KIND_PREFIX)
         if interrupted:
             log.warning(
-                "%d change notice(s) interrupted by a restart recorded as failed", interrupted
+                "%d change notice(s) on the wire at a crash: sent again (may arrive twice)",
+                interrupted,
             )
         return await self.changes.pending()
 

@@ -1,9 +1,11 @@
 """What services need to send one message to many people, without touching Telegram.
 
 A delivery is claimed (its 'pending' row written, see `bot.storage.deliveries`) by the
-`Claim` handed to `Sender.send`, which runs it only once the rate limiter lets the message
-go. Deliveries still waiting for their turn when the bot is killed are therefore not claimed
-yet, and are sent after the restart; only the messages really under way become ambiguous.
+`Claim` handed to `Sender.send`, which takes it only once the rate limiter lets the message
+go, and gives it back when Telegram's answer proves the message was not delivered (a 429,
+a 5xx), before waiting to try again. Deliveries waiting for their turn, or waiting out a
+refusal, when the bot is killed are therefore not claimed, and are sent after the restart;
+only the messages on the wire at the kill are ambiguous (they are sent again too).
 """
 
 from __future__ import annotations
@@ -22,25 +24,52 @@ T = TypeVar("T")
 #: (which does the pacing). Telegram answers in ~0.1–0.3 s, so 16 keep 30/s busy.
 CONCURRENCY = 16
 
-#: Records a delivery as being sent, just before its message leaves; raises `Unclaimed` when
-#: it must not be sent.
-Claim = Callable[[], Awaitable[None]]
-
 
 class Unclaimed(Exception):
     """Not sent: another run has this delivery already, or the recipient erased their data."""
 
 
+@dataclass(eq=False)
+class Claim:
+    """The right to send delivery `kind` to `user_id`: held from just before its message
+    leaves until the outcome is recorded, or until an answer proves it was not delivered."""
+
+    deliveries: DeliveryRepo
+    user_id: int
+    kind: str
+    clock: Callable[[], datetime]
+    held: bool = False
+
+    async def take(self) -> None:
+        """Write the 'pending' row (no-op when held); `Unclaimed` when the delivery is
+        someone else's, or the recipient is gone."""
+        if self.held:
+            return
+        if not await self.deliveries.claim(self.user_id, self.kind, self.clock()):
+            raise Unclaimed
+        self.held = True
+
+    async def release(self) -> None:
+        """Telegram refused the message: delete the 'pending' row, the delivery is to do."""
+        if self.held:
+            await self.deliveries.release(self.user_id, self.kind)
+            self.held = False
+
+
 def claim_for(
     deliveries: DeliveryRepo, user_id: int, kind: str, clock: Callable[[], datetime]
 ) -> Claim:
-    """The `Claim` of delivery `kind` to `user_id`: its 'pending' row, written when it runs."""
+    """The `Claim` of delivery `kind` to `user_id`, for `Sender.send` to take at its turn."""
+    return Claim(deliveries, user_id, kind, clock)
 
-    async def write() -> None:
-        if not await deliveries.claim(user_id, kind, clock()):
-            raise Unclaimed
 
-    return write
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file to send (the calendar file), with its caption (HTML)."""
+
+    data: bytes
+    filename: str
+    caption: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +85,14 @@ class Sender(Protocol):
     """Sends on the bot's behalf (implemented by `bot.sending.Outbox`)."""
 
     async def send(self, chat_id: int, text: str, claim: Claim | None = None) -> Delivery:
-        """Send `text` to `chat_id`; `claim` runs once, just before the message leaves (its
-        `Unclaimed` propagates, and nothing is sent)."""
+        """Send `text` to `chat_id`; `claim` is taken just before the message leaves and given
+        back when Telegram refuses it (its `Unclaimed` propagates, and nothing is sent)."""
+        ...
+
+    async def send_document(
+        self, chat_id: int, document: Document, claim: Claim | None = None
+    ) -> Delivery:
+        """Like `send`, for a file."""
         ...
 
     async def edit(self, chat_id: int, message_id: int, text: str) -> bool: ...

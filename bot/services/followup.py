@@ -151,12 +151,14 @@ class FollowUpService:
     # -- sending ---------------------------------------------------------------------------
 
     async def recover(self) -> Action:
-        """At start-up: close deliveries a crash interrupted (maybe delivered: never resent),
+        """At start-up: reopen the deliveries a crash caught on the wire (they are sent again),
         record everyone as skipped once the window has passed; returns what to do next."""
-        now = self.clock()
-        interrupted = await self.deliveries.close_interrupted(KIND, now)
+        interrupted = await self.deliveries.reopen_interrupted(KIND)
         if interrupted:
-            log.warning("%d follow-up(s) interrupted by a restart recorded as failed", interrupted)
+            log.warning(
+                "%d follow-up(s) on the wire at a crash: sent again (may arrive twice)",
+                interrupted,
+            )
         action = self.action()
         if action is Action.SKIP:
             await self._skip()

@@ -115,12 +115,13 @@ class ReminderService:
         return plans
 
     async def recover(self) -> list[ReminderPlan]:
-        """At start-up: close deliveries a crash interrupted, record the skipped reminders,
-        and return the plan for the rest."""
-        now = self.clock()
-        interrupted = await self.deliveries.close_interrupted(KIND_PREFIX, now)
+        """At start-up: reopen the deliveries a crash caught on the wire (they are sent
+        again), record the skipped reminders, and return the plan for the rest."""
+        interrupted = await self.deliveries.reopen_interrupted(KIND_PREFIX)
         if interrupted:
-            log.warning("%d reminder(s) interrupted by a restart recorded as failed", interrupted)
+            log.warning(
+                "%d reminder(s) on the wire at a crash: sent again (may arrive twice)", interrupted
+            )
         return await self.settle()
 
     async def settle(self) -> list[ReminderPlan]:

@@ -2,10 +2,12 @@
 
 A delivery row is written as 'pending' just before the message leaves (once the rate limiter
 has let it go, not while it waits for its turn: see `bot.sending`) and updated with the
-outcome right after, so a crash in between leaves 'pending': the message may or may not have
-reached the user. Such rows are closed as 'failed' ("interrupted") on the next start and never
-sent again: a missed reminder is better than a duplicate. Recipients without a row are the
-ones still to do.
+outcome once Telegram answered. An answer that proves the message was not delivered (a 429,
+a 5xx) deletes the row again before the wait (`release`): the delivery is to do, as if never
+tried. So 'pending' means "on the wire, no answer yet", and a crash leaves it only on the
+messages really under way. The next start deletes those rows (`reopen_interrupted`) and sends
+them again: one of them may arrive twice, but nobody is left without the message.
+Recipients without a row are the ones still to do.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.storage.db import Database, to_db
-
-INTERRUPTED = "interrupted"
 
 
 class DeliveryStatus(StrEnum):
@@ -58,6 +58,14 @@ class DeliveryRepo:
         gone), so two runs can never both send it."""
         return await self._insert(user_id, kind, DeliveryStatus.PENDING, now, None)
 
+    async def release(self, user_id: int, kind: str) -> None:
+        """Delete the 'pending' row of a delivery Telegram refused: it is to do again."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM deliveries WHERE user_id = ? AND kind = ? AND status = 'pending'",
+                (user_id, kind),
+            )
+
     async def finish(
         self,
         user_id: int,
@@ -97,15 +105,34 @@ class DeliveryRepo:
         except sqlite3.IntegrityError:  # the user erased their data meanwhile
             return False
 
-    async def close_interrupted(self, kind_prefix: str, now: datetime) -> int:
-        """Turn 'pending' rows left by a crash into 'failed' (they may have been delivered)."""
+    async def reopen_interrupted(self, kind_prefix: str) -> int:
+        """At start-up: delete the 'pending' rows a crash left (messages on the wire at the
+        crash, which may or may not have arrived), so that they are sent again."""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "UPDATE deliveries SET status = 'failed', error = ?, at = ? "
-                "WHERE status = 'pending' AND kind LIKE ? ESCAPE '\\'",
-                (INTERRUPTED, to_db(now), _like_prefix(kind_prefix)),
+                "DELETE FROM deliveries WHERE status = 'pending' AND kind LIKE ? ESCAPE '\\'",
+                (_like_prefix(kind_prefix),),
             )
             return cursor.rowcount
+
+    async def status(self, user_id: int, kind: str) -> DeliveryStatus | None:
+        """How delivery `kind` to `user_id` went (None: no row)."""
+        row = await self.db.fetchone(
+            "SELECT status FROM deliveries WHERE user_id = ? AND kind = ?", (user_id, kind)
+        )
+        return None if row is None else DeliveryStatus(row[0])
+
+    async def sent_without(self, kind_prefix: str, suffix: str) -> list[tuple[int, str]]:
+        """(user_id, kind) of the sent deliveries `kind_prefix…` whose next message, the
+        delivery `kind + suffix`, has no row: a crash came between the two."""
+        rows = await self.db.fetchall(
+            "SELECT d.user_id, d.kind FROM deliveries d "
+            "WHERE d.status = 'sent' AND d.kind LIKE ? ESCAPE '\\' AND d.kind NOT LIKE ? "
+            "ESCAPE '\\' AND NOT EXISTS (SELECT 1 FROM deliveries f "
+            "WHERE f.user_id = d.user_id AND f.kind = d.kind || ?) ORDER BY d.at, d.kind",
+            (_like_prefix(kind_prefix), "%" + _escape_like(suffix), suffix),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
 
     async def counts(self, kind: str) -> dict[DeliveryStatus, int]:
         rows = await self.db.fetchall(
@@ -164,5 +191,9 @@ def _audience_filter(audience: str) -> tuple[str, list[object]]:
     raise ValueError(f"unknown audience {audience!r}")
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return _escape_like(prefix) + "%"

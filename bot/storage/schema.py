@@ -184,4 +184,15 @@ MIGRATIONS: tuple[str, ...] = (
     -- The feedback export joins each respondent's latest registration.
     CREATE INDEX IF NOT EXISTS registrations_user ON registrations(user_id, id);
     """,
+    # 8: the calendar file sent after a promotion notice is the delivery
+    # 'promoted:<id>:calendar'; start-up sends it when the notice was sent and the file has no
+    # row. Files sent before those rows were written get one here, so they are not sent again.
+    """
+    INSERT INTO deliveries (user_id, kind, status, error, at)
+    SELECT d.user_id, d.kind || ':calendar', 'skipped', 'not recorded before schema 8', d.at
+    FROM deliveries d
+    WHERE d.kind LIKE 'promoted:%' AND d.kind NOT LIKE '%:calendar' AND d.status = 'sent'
+        AND NOT EXISTS (SELECT 1 FROM deliveries f
+            WHERE f.user_id = d.user_id AND f.kind = d.kind || ':calendar');
+    """,
 )
