@@ -352,6 +352,9 @@ async def test_french_messages_end_to_end(api, bots, future_event_file):
         "par exemple\u00a0: Halifax,",  # Canada's best-known zone, not Dakar
         "ou «\u00a0aucune\u00a0» pour ne fixer aucune limite",
         "ou «\u00a0fin\u00a0» pour les laisser ouvertes",
+        "1 question au total. Elle figure aussi dans le fichier CSV ci-dessous.",
+        "Vouliez-vous dire le pays suivant\u202f? Appuyez sur le bouton",  # one suggestion
+        "dans le fuseau horaire de l’événement (heure de Genève)",
     ):
         assert sent in texts, sent
 
@@ -376,6 +379,9 @@ async def test_spanish_messages_end_to_end(api, bots, future_event_file):
         "(por ejemplo, Ciudad de México) o envíe /cancel",
         "o «ninguno» para no fijar ningún límite",
         "o «fin» para mantenerlas abiertas",
+        "1 pregunta en total. También figura en el archivo CSV adjunto.",
+        "No encuentro este país. ¿Quería decir el siguiente? Tóquelo",  # one suggestion
+        "en la zona horaria del evento (hora de Ginebra)",
     ):
         assert sent in texts, sent
     assert "Europe/Zurich" not in texts

@@ -188,11 +188,13 @@ async def _send_questions(update: Update, ctx: BotContext) -> None:
     heading = t._("Questions for the panel ({city} time)").format(city=escape(city(t, tz.key)))
     header = f"❓ <b>{heading}</b>\n"
     header += t.n_(
-        "{count} question in total, newest first.",
+        "{count} question in total.",
         "{count} questions in total, newest first.",
         total,
     ).format(count=t.number(total))
-    header += " " + t._("The CSV file below has them all.")
+    header += " " + t.n_(
+        "It is also in the CSV file below.", "The CSV file below has them all.", total
+    )
     for text in pages(header, [_entry(t, q, tz) for q in newest]):
         await reply(update, text)
     path, count = await service.export()
