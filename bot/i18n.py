@@ -12,8 +12,9 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_interval, format_time
+from babel.dates import format_date, format_interval, format_skeleton, format_timedelta
 from babel.dates import get_timezone_name as babel_zone_name
+from babel.numbers import format_decimal
 from babel.support import Translations
 
 LANGUAGES: tuple[str, ...] = ("en", "fr", "es")
@@ -38,19 +39,47 @@ def negotiate(language_code: str | None) -> str:
     return str(found) if found else DEFAULT_LANGUAGE
 
 
+# CLDR data Babel 2.18 does not carry (checked against CLDR 48 through ICU 78):
+# - the minus sign of each locale's `hourFormat` ("+HH:mm;−HH:mm" in fr, U+2212; "-" in en, es);
+# - `minimumGroupingDigits` (2 in es: "1000" but "12.000"; 1 in en and fr).
+_OFFSET_MINUS: dict[str, str] = {"fr": "\u2212"}
+_MIN_GROUPING: dict[str, int] = {"es": 2}
+
+
 def format_offset(offset: timedelta, lang: str) -> str:
-    """A UTC offset in the locale's CLDR pattern ("UTC+05:30" in fr, "GMT-02:30" in es).
+    """A UTC offset in the locale's CLDR pattern ("UTC+05:30", "UTC−02:30" in fr, "GMT-02:30"
+    in es).
 
     Babel's `get_timezone_gmt` splits negative offsets with `divmod`, which shows St. John's
     summer time (-02:30) as "-03:30"; here the sign is taken first. Seconds, which only
     historical offsets have, are kept so the text always equals the offset.
     """
     seconds = int(offset.total_seconds())
-    sign = "-" if seconds < 0 else "+"
+    sign = _OFFSET_MINUS.get(lang, "-") if seconds < 0 else "+"
     hours, rest = divmod(abs(seconds), 3600)
     minutes, seconds = divmod(rest, 60)
     text = f"{sign}{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
     return Locale.parse(lang).zone_formats["gmt"] % text
+
+
+def format_number(n: int, lang: str) -> str:
+    """A whole number as the locale writes it: "1,000" (en), "1\u202f000" (fr), "1000" but
+    "12.000" (es, whose four-digit numbers take no separator)."""
+    grouped = len(str(abs(n))) >= 3 + _MIN_GROUPING.get(lang, 1)
+    return format_decimal(n, locale=lang, group_separator=grouped)
+
+
+def format_duration(delta: timedelta, lang: str) -> str:
+    """How long until something, in one whole unit that is true wherever the reader is:
+    "45 minutes", "1 hour", "24 hours" (not "1 day", which reads as "tomorrow"), "3 days"."""
+    if delta < timedelta(minutes=59, seconds=30):
+        unit = "minute"
+    elif delta < timedelta(hours=47, minutes=30):
+        unit = "hour"
+    else:
+        unit = "day"
+    # An infinite threshold makes Babel go down to `granularity` and round there (at least 1).
+    return format_timedelta(delta, granularity=unit, threshold=float("inf"), locale=lang)
 
 
 class CatalogError(Exception):
@@ -78,7 +107,8 @@ class Translator:
         return format_date(when.astimezone(zone), "long", locale=self.lang)
 
     def time(self, when: datetime, zone: tzinfo) -> str:
-        return format_time(when, "HH:mm", tzinfo=zone, locale=self.lang)
+        """A time of day in CLDR's Hm skeleton, as ranges have it ("07:30" fr, "7:30" es)."""
+        return format_skeleton("Hm", when.astimezone(zone), locale=self.lang)
 
     def time_range(self, start: datetime, end: datetime, zone: tzinfo) -> str:
         return format_interval(start, end, "Hm", tzinfo=zone, locale=self.lang)
@@ -90,6 +120,12 @@ class Translator:
     def zone_name(self, when: datetime, zone: tzinfo) -> str:
         """The zone's name at that instant, e.g. "Central European Summer Time"."""
         return babel_zone_name(when.astimezone(zone), locale=self.lang)
+
+    def number(self, n: int) -> str:
+        return format_number(n, self.lang)
+
+    def duration(self, delta: timedelta) -> str:
+        return format_duration(delta, self.lang)
 
     def language_name(self, code: str) -> str:
         """A language's name in this language, e.g. "francés" for fr in Spanish."""
@@ -116,6 +152,11 @@ class I18n:
                     f"`pybabel compile -d locales`"
                 )
             self._translators[lang] = Translator(lang, translations)
+
+    def everywhere(self, message: str) -> frozenset[str]:
+        """`message` in every language, case-folded: the words a user may type in any of them
+        (an admin writes "none", "aucune" or "ninguno", whatever their chat language)."""
+        return frozenset(t._(message).casefold() for t in self._translators.values())
 
     def __call__(self, lang: str | None) -> Translator:
         return self._translators.get(lang or DEFAULT_LANGUAGE, self._translators[DEFAULT_LANGUAGE])

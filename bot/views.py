@@ -11,7 +11,6 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_timedelta
 from babel.numbers import format_decimal, format_percent
 
 from bot.countries import country_name
@@ -206,11 +205,11 @@ def reminder(
 ) -> str:
     """A reminder before the session; the last one also explains the interpretation."""
     text = event.text(t.lang)
-    starts = format_timedelta(
-        max(event.start - now, timedelta(seconds=1)), add_direction=True, locale=t.lang
-    )
+    # "in 24 hours" rather than "in 1 day", which reads as "tomorrow" and is not, for every
+    # reader, when the reminder is sent late in their evening.
+    starts = t.duration(max(event.start - now, timedelta(minutes=1)))
     parts = [
-        "⏰ " + t._("Reminder: the webinar starts {when}.").format(when=escape(starts)),
+        "⏰ " + t._("Reminder: the webinar starts in {duration}.").format(duration=escape(starts)),
         f"<b>{escape(text.title)}</b>\n" + "\n".join(when_lines(t, event, user_zone, place)),
         access_line(t, event),
     ]
@@ -225,17 +224,22 @@ def reminder(
 # --- changes of the event (/edit) ------------------------------------------------------------
 
 
-def moment(t: Translator, start: datetime, end: datetime | None, zone: str | None) -> str:
-    """ "Thursday 13 June 2030, 16:00–17:30 (UTC+02:00)" in `zone` (an IANA name)."""
-    tz = ZoneInfo(zone) if zone else start.tzinfo
-    assert tz is not None
+def moment(
+    t: Translator, start: datetime, end: datetime | None, zone: str, place: str | None = None
+) -> str:
+    """ "Thursday 13 June 2030, 16:00–17:30, Geneva time (UTC+02:00)" in `zone` (an IANA
+    name), whose city is named (`place`: the one the reader typed for it, if any)."""
+    tz = ZoneInfo(zone)
     time = t.time(start, tz) if end is None else t.time_range(start, end, tz)
-    return t._("{date}, {time} ({offset})").format(
-        date=t.date(start, tz), time=time, offset=t.utc_offset(start, tz)
+    there = t._("{time}, {city} time ({offset})").format(
+        time=time, city=escape(city(t, zone, place)), offset=t.utc_offset(start, tz)
     )
+    return t._("{date}, {time}").format(date=t.date(start, tz), time=there)
 
 
-def moved(t: Translator, before: Event, event: Event, user_zone: str | None) -> str:
+def moved(
+    t: Translator, before: Event, event: Event, user_zone: str | None, place: str | None = None
+) -> str:
     """The notice of a new date or time: the new one, then the old one, in the reader's zone
     when known (else the event's)."""
     title = escape(event.text(t.lang).title)
@@ -243,8 +247,10 @@ def moved(t: Translator, before: Event, event: Event, user_zone: str | None) -> 
     return "\n\n".join(
         [
             "📅 " + t._("The webinar has been moved to a new date and time."),
-            f"<b>{title}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
-            t._("Previously: {when}").format(when=moment(t, before.start, before.end, zone)),
+            f"<b>{title}</b>\n" + "\n".join(when_lines(t, event, user_zone, place)),
+            t._("Previously: {when}").format(
+                when=moment(t, before.start, before.end, zone, place if user_zone else None)
+            ),
             t._(
                 "The calendar file below replaces the previous entry: open it to update your "
                 "calendar."
@@ -253,13 +259,21 @@ def moved(t: Translator, before: Event, event: Event, user_zone: str | None) -> 
     )
 
 
-def new_link(t: Translator, event: Event, user_zone: str | None) -> str:
-    """The notice of a new access link (to registrants with a place)."""
+def new_link(
+    t: Translator, event: Event, user_zone: str | None, place: str | None, replaced: bool
+) -> str:
+    """The notice of an access link to registrants with a place: a first one, or one that
+    `replaced` an earlier link (which then no longer works)."""
     title = escape(event.text(t.lang).title)
+    head = (
+        t._("The access link for the webinar has changed: please use the new link below.")
+        if replaced
+        else t._("The access link for the webinar is ready.")
+    )
     return "\n\n".join(
         [
-            "🔗 " + t._("The access link for the webinar is ready."),
-            f"<b>{title}</b>\n" + "\n".join(when_lines(t, event, user_zone)),
+            "🔗 " + head,
+            f"<b>{title}</b>\n" + "\n".join(when_lines(t, event, user_zone, place)),
             access_line(t, event),
         ]
     )

@@ -151,6 +151,8 @@ async def test_admin_previews_sends_per_language_and_one_at_a_time(api, bots, tm
 
     # The waiting list, one text for everyone; /cancel stops a draft.
     _, summary = await compose(admin, T._("Waiting list"), "Seats may free up")
+    # Only the languages someone reads: no "English: 0".
+    assert text_of(summary) == "Send this broadcast to 1 recipient (Spanish: 1)?"
     await api.press_button(ADMIN, summary.message_id, summary.callback_data(T._("Send now")))
     await api.wait_for(lambda m: is_report(m) and "#2" in text_of(m), chat_id=ADMIN)
     assert [text_of(m) for m in received(api, 404)] == ["Seats may free up"]

@@ -118,8 +118,8 @@ async def test_console_start_language_event_and_full_registration(tmp_path):
         assert Path(saved[1]).read_text().startswith("BEGIN:VCALENDAR")
 
         await console.send("!text 7")  # a number sent as text, not as a button press
-        await console.text(
-            fr._("To register for the webinar, send /register. For everything else, /help.")
+        await console.text(  # registered: where to see the registration
+            fr._("To see your registration, send /myregistration. For everything else, /help.")
         )
         code, stderr = await console.close()
     finally:

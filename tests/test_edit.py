@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from bot import views
 from bot.app import build_application
 from bot.config import settings_from
 from bot.event import load_event
@@ -127,12 +128,9 @@ async def test_moving_the_session_tells_each_registrant_once_in_their_language(
 
     preview = await edit_to_preview(admin, T("en")._("Date and time"), typed)
     en = T("en")
-    old_shown = en._("{date}, {time} ({offset})").format(
-        date=en.date(bot.event.start, tz),
-        time=en.time_range(bot.event.start, bot.event.end, tz),
-        offset=en.utc_offset(bot.event.start, tz),
-    )
+    old_shown = views.moment(en, bot.event.start, bot.event.end, tz.key)
     assert old_shown in text_of(preview) and "→" in text_of(preview)
+    assert "Geneva time" in old_shown and "Europe/Zurich" not in text_of(preview)
     assert en.time_range(new_start, new_end, tz) in text_of(preview)
     assert en.utc_offset(new_start, tz) in text_of(preview)
     assert "3 registrants (waiting list included) will be told" in text_of(preview)
@@ -144,13 +142,10 @@ async def test_moving_the_session_tells_each_registrant_once_in_their_language(
     check_notices(received, firsts, new_start, {u: lang for u, lang, _ in PEOPLE})
     # The old time, in the reader's zone when known.
     fr, dakar = T("fr"), ZoneInfo("Africa/Dakar")
-    before = fr._("Previously: {when}").format(
-        when=fr._("{date}, {time} ({offset})").format(
-            date=fr.date(start0, dakar),
-            time=fr.time_range(start0, start0 + timedelta(minutes=90), dakar),
-            offset=fr.utc_offset(start0, dakar),
-        )
-    )
+    when = views.moment(fr, start0, start0 + timedelta(minutes=90), dakar.key)
+    assert fr.time_range(start0, start0 + timedelta(minutes=90), dakar) in when
+    assert "heure de Dakar" in when and fr.utc_offset(start0, dakar) in when  # whose time
+    before = fr._("Previously: {when}").format(when=when)
     assert any(before in text_of(m) for m in received[502])
     report = await api.wait_for(lambda m: "Change #1" in text_of(m), chat_id=ADMIN)
     assert "Delivered: 3" in text_of(report)
@@ -325,8 +320,8 @@ async def test_bad_values_get_a_reason_and_a_new_try(api, bots, tmp_path):
             ("https:// nope", en._("This is not a valid link.")),
         ],
         en._("Capacity"): [
-            ("fifty", en._("Please send a whole number greater than zero, or none.")),
-            ("0", en._("Please send a whole number greater than zero, or none.")),
+            ("fifty", "Please send a whole number greater than zero, or “none”."),
+            ("0", "Please send a whole number greater than zero, or “none”."),
         ],
         en._("Registration deadline"): [
             (f"{start0 + timedelta(days=2):%Y-%m-%d %H:%M}", "cannot close after the session"),
@@ -347,6 +342,137 @@ async def test_bad_values_get_a_reason_and_a_new_try(api, bots, tmp_path):
     assert "Capacity: no limit → 40" in text_of(preview)
     await admin.tap(preview, en._("Confirm"))
     assert bot.app.bot_data["services"].event.capacity == 40
+
+
+NOTHING = "This is already the value in force. Nothing was changed."
+
+
+async def test_a_value_equal_to_the_one_in_force_changes_nothing(api, bots, tmp_path):
+    """No limit → "none", open until the end → "end", the same time or link typed again:
+    no preview, no change stored, nobody told."""
+    start0 = future_start()
+    url = "https://ilo.zoom.us/j/1"
+    event_file = write_event(tmp_path, start0, join_url=url)
+    await seed(tmp_path / "bot.sqlite3", capacity=None)
+    bot = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    admin = Participant(api, ADMIN, "es")
+    es = T("es")
+    tz = bot.event.tz
+    same_time = f"{start0.astimezone(tz):%Y-%m-%d %H:%M}-{bot.event.end.astimezone(tz):%H:%M}"
+    end_of_session = f"{bot.event.end.astimezone(tz):%Y-%m-%d %H:%M}"
+    for label, typed in [
+        ("Capacity", "none"),
+        ("Capacity", "ninguno"),
+        ("Registration deadline", "fin"),
+        ("Registration deadline", end_of_session),  # the session's end: what "fin" means
+        ("Date and time", same_time),
+        ("Access link", f"  {url} "),
+    ]:
+        answer = await edit_to_preview(admin, es._(label), typed)
+        assert text_of(answer) == es._(NOTHING), (label, typed, text_of(answer))
+        assert answer.reply_markup is None
+        assert es._(NOTHING) == "Ese ya es el valor vigente. No se ha cambiado nada."
+    assert await EventChangeRepo(bot.db).all() == []
+    assert not any(api.messages_to(user_id) for user_id, _, _ in PEOPLE)
+    # The conversation is over: the next text is not taken for a value.
+    assert es._(NOTHING) not in text_of(await admin.say("40"))
+
+
+async def test_admins_type_the_words_of_their_language_and_read_the_events_city(
+    api, bots, tmp_path
+):
+    """« aucune », «ninguno» or "none" (and "fin"/"end") are taken in any admin language; the
+    prompts name the event's city as participants read it, never its zone id."""
+    start0 = future_start()
+    bot = await bots.start(write_event(tmp_path, start0, capacity=50), ADMIN_IDS=str(ADMIN))
+    await api.wait_until_polling()
+    services = bot.app.bot_data["services"]
+    fr = T("fr")
+    admin = Participant(api, ADMIN, "fr")
+    api.drain(ADMIN)
+    menu = await admin.say("/edit")
+    asked = text_of(await admin.tap(menu, fr._("Capacity")))
+    assert "« aucune »" in asked.replace("\u00a0", " ") and "none" not in asked
+    preview = await admin.say("Aucune")
+    assert "Nombre de places\u00a0: 50 → sans limite" in text_of(preview)
+    await admin.tap(preview, fr._("Confirm"))
+    assert services.event.capacity is None
+
+    menu = await admin.say("/edit")
+    asked = text_of(await admin.tap(menu, fr._("Date and time")))
+    assert "heure de Genève" in asked and "Europe/Zurich" not in asked
+    await admin.say("/cancel")
+    closes = start0 - timedelta(days=1)
+    for typed in (f"{closes.astimezone(bot.event.tz):%Y-%m-%d %H:%M}", "ninguno"):
+        menu = await admin.say("/edit")
+        asked = text_of(await admin.tap(menu, fr._("Registration deadline")))
+        assert "heure de Genève" in asked and "« fin »" in asked.replace("\u00a0", " ")
+        preview = await admin.say(typed)
+        if typed == "ninguno":  # a word for another field is no deadline
+            assert fr._("I could not read this. Please write it as in the example.") in (
+                text_of(preview)
+            )
+            await admin.say("/cancel")
+            continue
+        await admin.tap(preview, fr._("Confirm"))
+    assert services.event.registration_closes == closes
+    # "fin" (French and Spanish) or "END" (English): all the same.
+    for typed in ("fin", "END"):
+        menu = await admin.say("/edit")
+        await admin.tap(menu, fr._("Registration deadline"))
+        preview = await admin.say(typed)
+        if typed == "fin":
+            assert fr._("when the session ends") in text_of(preview)
+            await admin.tap(preview, fr._("Confirm"))
+        else:
+            assert text_of(preview) == fr._(NOTHING)
+    assert services.event.registration_closes == services.event.end
+
+
+async def test_a_changed_link_says_the_old_one_no_longer_works(api, bots, tmp_path):
+    start0 = future_start()
+    old = "https://ilo.zoom.us/j/1"
+    event_file = write_event(tmp_path, start0, join_url=old, capacity=2)
+    people = [(701, "fr", None), (702, "es", "America/Mexico_City"), (703, "en", None)]
+    await seed(tmp_path / "bot.sqlite3", people, capacity=2)  # 703 waits
+    bot = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await api.wait_until_polling()
+    admin = Participant(api, ADMIN, "en")
+    new = "https://ilo.zoom.us/j/2"
+    preview = await edit_to_preview(admin, T("en")._("Access link"), new)
+    assert "Send the link now to the 2 registered participants, or only" in text_of(preview)
+    await admin.tap(preview, T("en")._("Confirm and send it now"))
+    changed = "The access link for the webinar has changed: please use the new link below."
+    for user_id, lang, _ in people[:2]:
+        t = T(lang)
+        said = t._(changed)
+        notice = await api.wait_for(lambda m, c=said: c in text_of(m), chat_id=user_id)
+        assert new in text_of(notice) and old not in text_of(notice)
+        assert t._("The access link for the webinar is ready.") not in text_of(notice)
+    assert "Ciudad de México" in text_of(api.messages_to(702)[-1])  # in the reader's zone
+    await api.wait_for(lambda m: "Change #1" in text_of(m), chat_id=ADMIN)
+    assert not api.messages_to(703)
+    # /myregistration gives the link in force to those with a place, not to the waiting list.
+    assert new in text_of(await Participant(api, 701, "fr").say("/myregistration"))
+    waiting = text_of(await Participant(api, 703, "en").say("/myregistration"))
+    assert new not in waiting and "waiting list" in waiting
+    assert bot.app.bot_data["services"].event.join_url == new
+
+
+async def test_one_registered_participant_reads_a_singular(api, bots, tmp_path):
+    await seed(tmp_path / "bot.sqlite3", [(801, "fr", None)])
+    admins = {"fr": 901, "es": 902, "en": 903}
+    await bots.start(
+        write_event(tmp_path, future_start()), ADMIN_IDS=",".join(map(str, admins.values()))
+    )
+    for lang, expected in [
+        ("fr", "Envoyer le lien maintenant à 1 personne inscrite, ou seulement avec les rappels"),
+        ("es", "¿Enviar el enlace ahora a 1 persona inscrita o solo con los recordatorios?"),
+        ("en", "Send the link now to 1 registered participant, or only with the reminders?"),
+    ]:
+        admin = Participant(api, admins[lang], lang)
+        preview = await edit_to_preview(admin, T(lang)._("Access link"), "https://x.org/j/9")
+        assert expected in text_of(preview), text_of(preview)
 
 
 async def test_capacity_link_and_deadline(api, bots, tmp_path, caplog):

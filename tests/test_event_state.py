@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.event import Event, load_event
+from bot.handlers.edit import NO_LIMIT_WORD, UNTIL_END_WORD
+from bot.i18n import I18n
 from bot.services.event_state import (
     BadValue,
     Field,
@@ -17,6 +19,7 @@ from bot.services.event_state import (
     parse_deadline,
     parse_schedule,
     parse_url,
+    unchanged,
     value_of,
 )
 from bot.storage.event_changes import StoredChange
@@ -79,6 +82,44 @@ def test_links_capacity_and_deadline(event):
     assert problem(lambda: parse_deadline("2030-03-29 18:00", event, NOW)) is Problem.AFTER_END
     assert problem(lambda: parse_deadline("2030-03-01 18:00", event, NOW)) is Problem.PAST
     assert problem(lambda: parse_deadline("soon", event, NOW)) is Problem.FORMAT
+
+
+def test_the_words_of_every_language_quoted_or_not():
+    words = I18n()
+    no_limit = words.everywhere(NO_LIMIT_WORD)
+    until_end = words.everywhere(UNTIL_END_WORD)
+    assert {"none", "aucune", "ninguno"} <= no_limit and {"end", "fin"} <= until_end
+    for typed in ("aucune", "« aucune »", "Ninguno", "«ninguno»", "“none”", " NONE "):
+        assert parse_capacity(typed, no_limit) is None, typed
+    assert problem(lambda: parse_capacity("fin", no_limit)) is Problem.NOT_NUMBER
+
+
+def test_deadline_words(event):
+    until_end = I18n().everywhere(UNTIL_END_WORD)
+    for typed in ("fin", "« fin »", "FIN", "end"):
+        assert parse_deadline(typed, event, NOW, until_end) is None, typed
+    assert problem(lambda: parse_deadline("aucune", event, NOW, until_end)) is Problem.FORMAT
+
+
+def test_unchanged_values(event):
+    assert unchanged(event, Field.CAPACITY, event.capacity)
+    assert not unchanged(event, Field.CAPACITY, (event.capacity or 0) + 1)
+    assert unchanged(event, Field.DEADLINE, value_of(event, Field.DEADLINE))
+    # The same instants, written in another zone, change nothing.
+    same = {k: datetime.fromisoformat(v).astimezone(UTC).isoformat() for k, v in
+            value_of(event, Field.SCHEDULE).items()}  # fmt: skip
+    assert unchanged(event, Field.SCHEDULE, same)
+    moved = parse_schedule("2030-04-02 16:00-17:30", event, NOW)
+    assert not unchanged(event, Field.SCHEDULE, moved)
+    # Open until the end: "end" (None) and the session's end typed out are the same deadline.
+    open_until_end = apply(event, [change(1, Field.DEADLINE, None)])
+    assert unchanged(open_until_end, Field.DEADLINE, None)
+    assert unchanged(open_until_end, Field.DEADLINE, open_until_end.end.isoformat())
+    closes = parse_deadline("2030-03-27 18:00", event, NOW)
+    assert not unchanged(open_until_end, Field.DEADLINE, closes)
+    assert unchanged(apply(event, [change(1, Field.DEADLINE, closes)]), Field.DEADLINE, closes)
+    assert unchanged(event, Field.JOIN_URL, event.join_url)
+    assert not unchanged(event, Field.JOIN_URL, "https://ilo.zoom.us/j/2")
 
 
 def test_changes_apply_in_order_and_count_calendar_revisions(event):

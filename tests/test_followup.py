@@ -159,10 +159,10 @@ async def test_follow_up_ratings_comments_stats_export_and_erasure(api, bots, tm
     )
     thanks = await es.tap(prompt, t._("Skip"))
     assert text_of(thanks) == t._("Thank you for your feedback!")
-    # Someone the follow-up was not sent to: a digit is just a message.
+    # Someone the follow-up was not sent to (on the waiting list): a digit is just a message.
     other = await waiting.say("5")
     assert text_of(other) == T("en")._(
-        "To register for the webinar, send /register. For everything else, /help."
+        "To see your registration, send /myregistration. For everything else, /help."
     )
 
     admin_fr, admin_en = Participant(api, ADMIN_FR, "fr"), Participant(api, ADMIN_EN, "en")

@@ -106,6 +106,21 @@ async def test_erasure_leaves_nothing_and_promotes_the_waiting_list(api, running
     assert after.sources == [(None, 1)]
 
 
+async def test_the_warning_about_the_place_only_for_someone_who_has_one(api, running):
+    services = running.app.bot_data["services"]
+    t = T("fr")
+    user = Participant(api, ERASED, "fr")
+    await services.registrations.register(ERASED, DATA, "fr")
+    lose = "vous perdrez votre place"
+    assert lose in text_of(await user.say("/deletemydata"))
+    await services.registrations.cancel(ERASED)
+    after = text_of(await user.say("/deletemydata"))
+    assert t._("Erase all your data?") in after and lose not in after
+    assert "l’historique de vos éventuelles inscriptions" in after
+    never = text_of(await Participant(api, OTHER, "es").say("/deletemydata"))
+    assert "perderá su plaza" not in never and "su inscripción y su historial" not in never
+
+
 async def test_no_keeps_everything_and_stale_or_forged_buttons_expire(api, running):
     services = running.app.bot_data["services"]
     t = T("en")

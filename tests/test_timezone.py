@@ -252,13 +252,13 @@ async def test_typed_montreal_labels_the_times_in_later_messages(api, running):
     user = Participant(api, 1206, "fr")
     await user.say("/timezone")
     done = await user.say("Montréal")
-    assert "Montréal (UTC-0" in text_of(done) and "Toronto" not in text_of(done)
+    assert "Montréal (UTC\u22120" in text_of(done) and "Toronto" not in text_of(done)
     assert await stored_zone(running, 1206) == "America/Toronto"
     details = await user.say("/event")
     assert "Votre heure locale (Montréal)" in text_of(details)
     await user.next()  # the programme
     again = await user.say("/timezone")
-    assert "Montréal (UTC-0" in text_of(again).split("\n")[0]
+    assert "Montréal (UTC\u22120" in text_of(again).split("\n")[0]
     # Typed by the zone's own city name, the zone is named by it again.
     typed = await user.say("Toronto")
-    assert "Toronto (UTC-0" in text_of(typed) and "Montréal" not in text_of(typed)
+    assert "Toronto (UTC\u22120" in text_of(typed) and "Montréal" not in text_of(typed)

@@ -15,7 +15,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot.event import load_event
-from bot.i18n import I18n, format_offset
+from bot.i18n import I18n, format_duration, format_number, format_offset
 from bot.services.timezone import zone_label
 from bot.timezones import is_zone
 from tests.conftest import Participant
@@ -69,7 +69,7 @@ def event_texts(lang: str) -> list[tuple[str, str]]:
     "text",
     [
         "Bienvenue ! Lien : https://example.org/a?b=1;c",
-        "Début : 15:30 (UTC+02:00) ; n° 3 « oui »",
+        "Début : 15:30 (UTC+02:00) ; nº 3 « oui »",
         '<a href="https://x.org/?a=1">lien</a> &amp; <b>gras</b>',
         "Exemple : nom@example.org",
         "Vraiment ?!",
@@ -83,7 +83,7 @@ def test_french_checker_accepts_right_text_urls_times_and_markup(text):
         .replace(" :", "\u00a0:")
         .replace("« ", "«\u00a0")
         .replace(" »", "\u00a0»")
-        .replace("n° ", "n°\u00a0")
+        .replace("nº ", "nº\u00a0")
     )
     assert french_problems(text) == []
 
@@ -98,7 +98,8 @@ def test_french_checker_accepts_right_text_urls_times_and_markup(text):
         "Bonjour ; au revoir",
         "« oui\u00a0»",
         "«\u00a0oui »",
-        "n° 3",
+        "nº 3",
+        "n°\u00a03",  # a degree sign is not the o of numéro
         "Vraiment\u00a0?",  # a wide no-break space is not the narrow one
         "<b>Pays</b>: Sénégal",
     ],
@@ -176,9 +177,10 @@ def test_spanish_title_is_lower_case_after_the_colon():
 
 
 def _parse_offset(text: str) -> timedelta:
-    """Back from "UTC-02:30" / "GMT+05:45" to a timedelta."""
+    """Back from "UTC−02:30" (fr: U+2212) / "GMT-02:30" / "GMT+05:45" to a timedelta."""
     body = text.removeprefix("UTC").removeprefix("GMT")
-    sign = -1 if body[0] == "-" else 1
+    assert body[0] in "+-\u2212", text
+    sign = -1 if body[0] in "-\u2212" else 1
     parts = [int(p) for p in body[1:].split(":")]
     hours, minutes, seconds = [*parts, 0, 0][:3]
     return sign * timedelta(hours=hours, minutes=minutes, seconds=seconds)
@@ -211,12 +213,39 @@ def test_offsets_west_of_greenwich_with_minutes():
     summer, winter = INSTANTS
     t = I18n()("fr")
     st_johns = zoneinfo.ZoneInfo("America/St_Johns")
-    assert t.utc_offset(summer, st_johns) == "UTC-02:30"
-    assert t.utc_offset(winter, st_johns) == "UTC-03:30"
-    assert t.utc_offset(summer, zoneinfo.ZoneInfo("Pacific/Marquesas")) == "UTC-09:30"
+    # CLDR's French hourFormat is "+HH:mm;−HH:mm": a true minus sign (U+2212).
+    assert t.utc_offset(summer, st_johns) == "UTC\u221202:30"
+    assert t.utc_offset(winter, st_johns) == "UTC\u221203:30"
+    assert t.utc_offset(summer, zoneinfo.ZoneInfo("Pacific/Marquesas")) == "UTC\u221209:30"
     assert t.utc_offset(summer, zoneinfo.ZoneInfo("Asia/Kathmandu")) == "UTC+05:45"
     assert format_offset(timedelta(0), "es") == "GMT+00:00"
+    # English and Spanish hourFormats use the hyphen-minus.
+    assert format_offset(-timedelta(hours=2, minutes=30), "es") == "GMT-02:30"
     assert format_offset(-timedelta(minutes=19, seconds=32), "en") == "GMT-00:19:32"
+
+
+def test_durations_numbers_and_times_as_each_language_writes_them():
+    """A reminder a day ahead says "24 hours", true in every zone ("1 day" reads "tomorrow");
+    Spanish writes 1000 without a separator; single times follow CLDR's Hm like ranges."""
+    cases = {
+        timedelta(days=1): ("24 hours", "24\u00a0heures", "24 horas"),
+        timedelta(hours=23, minutes=59, seconds=50): ("24 hours", "24\u00a0heures", "24 horas"),
+        timedelta(hours=1): ("1 hour", "1\u00a0heure", "1 hora"),
+        timedelta(minutes=59, seconds=40): ("1 hour", "1\u00a0heure", "1 hora"),
+        timedelta(minutes=15): ("15 minutes", "15 minutes", "15 minutos"),
+        timedelta(days=7): ("7 days", "7\u00a0jours", "7 días"),
+    }
+    for delta, expected in cases.items():
+        assert tuple(format_duration(delta, lang) for lang in ("en", "fr", "es")) == expected
+    assert format_number(1000, "es") == "1000" and format_number(12000, "es") == "12.000"
+    assert format_number(1000, "en") == "1,000" and format_number(1000, "fr") == "1\u202f000"
+    i18n = I18n()
+    zurich = zoneinfo.ZoneInfo("Europe/Zurich")
+    start = datetime(2030, 6, 13, 5, 30, tzinfo=UTC)
+    for lang, single in (("en", "07:30"), ("fr", "07:30"), ("es", "7:30")):
+        t = i18n(lang)
+        assert t.time(start, zurich) == single
+        assert t.time_range(start, start + timedelta(hours=1), zurich).startswith(single)
 
 
 # --- what the bot really sends, end to end ---------------------------------------------------
@@ -270,7 +299,30 @@ async def participant_and_admin_flow(api, lang: str, country: str, city: str) ->
     await user.next()
     await user.say("/calendar")
     await user.say("/ask")
-    await user.say("¿Y los trabajadores migrantes ?")
+    # Shown back by /questions: written as a native would, so that the check is on the bot.
+    question = {"fr": "Et les migrants\u202f?", "es": "¿Y los trabajadores migrantes?"}
+    await user.say(question[lang])
+    await user.say("/timezone")
+    await user.say("Xyzzyville")  # not found: an example from the registrant's country
+    await user.say("/cancel")
+    await user.say("Merci")  # free text from a registered participant
+    registered = t._("To see your registration, send /myregistration. For everything else, /help.")
+    await api.wait_for(lambda m: m.chat_id == ADMIN and m.text == registered)
+    await user.say("/questions")
+    await api.wait_for(lambda m: m.chat_id == ADMIN and (m.filename or "").endswith(".csv"))
+    api.drain(ADMIN)  # the earlier answers, read or not: the transcript keeps them all
+    menu = await user.say("/edit")
+    await user.tap(menu, t._("Capacity"))
+    await user.say(t._("none"))  # no limit already: nothing changes
+    menu = await user.say("/edit")
+    await user.tap(menu, t._("Date and time"))
+    await user.say("demain")  # not a date: the reason and a new try
+    await user.say("/cancel")
+    menu = await user.say("/edit")
+    await user.tap(menu, t._("Registration deadline"))
+    await user.say("/cancel")
+    menu = await user.say("/broadcast")
+    await user.tap(menu, t._("Cancel"))
     await user.say("/stats")
     await api.wait_for(lambda m: m.chat_id == ADMIN and m.method == "sendPhoto")
     return user
@@ -287,12 +339,24 @@ async def test_french_messages_end_to_end(api, bots, future_event_file):
     assert not problems, "\n".join(problems)
     texts = "\n".join(text for _, text in shown)
     # The typed city names the zone; St. John's offset is the zone's real one.
-    assert "Montréal (UTC-05:00)" in texts and "Votre heure locale (Montréal)" in texts
+    assert "Montréal (UTC\u221205:00)" in texts and "Votre heure locale (Montréal)" in texts
     assert "(Toronto)" not in texts
     start = load_event(future_event_file).start
     st_johns = start.astimezone(zoneinfo.ZoneInfo("America/St_Johns")).utcoffset()
     assert format_offset(st_johns, "fr") in texts
     assert "heure de Genève" in texts and "Zurich" not in texts
+    for sent in (
+        "Pour consulter votre inscription, envoyez /myregistration.",
+        "C’est déjà la valeur en vigueur. Rien n’a été modifié.",
+        "Questions aux panélistes (heure de Genève)",
+        "par exemple\u00a0: Halifax,",  # Canada's best-known zone, not Dakar
+        "ou «\u00a0aucune\u00a0» pour ne fixer aucune limite",
+        "ou «\u00a0fin\u00a0» pour les laisser ouvertes",
+        "1 question au total. Elle figure aussi dans le fichier CSV ci-dessous.",
+        "Vouliez-vous dire le pays suivant\u202f? Appuyez sur le bouton",  # one suggestion
+        "dans le fuseau horaire de l’événement (heure de Genève)",
+    ):
+        assert sent in texts, sent
 
 
 async def test_spanish_messages_end_to_end(api, bots, future_event_file):
@@ -307,3 +371,17 @@ async def test_spanish_messages_end_to_end(api, bots, future_event_file):
     texts = "\n".join(text for _, text in shown)
     assert "Ciudad de México (GMT-06:00)" in texts
     assert "hora de Ginebra" in texts and "Zúrich" not in texts
+    for sent in (
+        "Para consultar su inscripción, envíe /myregistration.",
+        "Ese ya es el valor vigente. No se ha cambiado nada.",
+        "Preguntas para los panelistas (hora de Ginebra)",
+        "máximo 1000 caracteres",
+        "(por ejemplo, Ciudad de México) o envíe /cancel",
+        "o «ninguno» para no fijar ningún límite",
+        "o «fin» para mantenerlas abiertas",
+        "1 pregunta en total. También figura en el archivo CSV adjunto.",
+        "No encuentro este país. ¿Quería decir el siguiente? Tóquelo",  # one suggestion
+        "en la zona horaria del evento (hora de Ginebra)",
+    ):
+        assert sent in texts, sent
+    assert "Europe/Zurich" not in texts

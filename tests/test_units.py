@@ -79,6 +79,11 @@ def test_clean_text_strips_controls_keeps_scripts_and_emoji():
     assert clean_text("محمد علي") == "محمد علي"
     assert clean_text("张伟") == "张伟"
     assert clean_text("\x1b[31m") == "[31m"
+    # French typography survives; runs of spaces of any kind become one space.
+    assert clean_text("Et les migrants\u202f? «\u00a0oui\u00a0»") == (
+        "Et les migrants\u202f? «\u00a0oui\u00a0»"
+    )
+    assert clean_text("a \u00a0 b\u202f\u202fc\u00a0") == "a b c"
 
 
 def test_email_validation():

@@ -1,7 +1,8 @@
 """Typography checks for French and Spanish texts, for any test to call on its own messages.
 
 French: a narrow no-break space (U+202F) before ; ? !, a no-break space (U+00A0) before : and
-inside « », and after n°, so a phone never wraps the sign onto a line of its own.
+inside « », and after nº, so a phone never wraps the sign onto a line of its own; "numéro" is
+abbreviated nº (U+00BA, the o raised), not n° with a degree sign.
 Spanish: every question and exclamation has its opening ¿ ¡.
 
 URLs, times ("15:30"), commands, HTML tags and entities are not prose: they are blanked out
@@ -62,9 +63,11 @@ def french_problems(text: str) -> list[str]:
     for match in re.finditer(r"(.)»", prose):
         if match.group(1) != NBSP:
             say(match, "U+00A0 needed before '»'")
-    for match in re.finditer(r"n°(.)", prose):
+    for match in re.finditer(r"\bn[°º](.)", prose):
         if match.group(1) != NBSP:
-            say(match, "U+00A0 needed after 'n°'")
+            say(match, "U+00A0 needed after 'nº'")
+    for match in re.finditer(r"\bn°", prose):
+        say(match, "'nº' (U+00BA) for numéro, not 'n°' (a degree sign)")
     return problems
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_skeleton
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_percent
 from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, filters
@@ -50,7 +50,7 @@ DOCUMENT_TIMEOUT = 120  # seconds to upload a large CSV file
 
 
 def _number(t: Translator, n: int) -> str:
-    return format_decimal(n, locale=t.lang)
+    return t.number(n)
 
 
 def _share_lines(

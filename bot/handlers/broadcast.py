@@ -227,7 +227,9 @@ async def preview(update: Update, ctx: BotContext, t: Translator, draft: dict[st
         await reply(update, f"<i>{escape(head)}</i>")
         await reply(update, text)
     breakdown = ", ".join(
-        t.label(t.language_name(lang), str(languages[lang])) for lang in LANGUAGES
+        t.label(t.language_name(lang), str(languages[lang]))
+        for lang in LANGUAGES
+        if languages[lang]
     )
     summary = t.n_(
         "Send this broadcast to {n} recipient ({breakdown})?",

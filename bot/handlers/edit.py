@@ -57,9 +57,11 @@ from bot.services.event_state import (
     parse_schedule,
     parse_url,
     schedule_of,
+    unchanged,
     value_of,
 )
 from bot.services.fanout import Claim, Delivery
+from bot.services.timezone import city
 from bot.storage.deliveries import DeliveryStatus, Recipient
 from bot.storage.event_changes import StoredChange
 
@@ -67,6 +69,14 @@ log = logging.getLogger(__name__)
 
 DRAFT = "edit"
 JOB_KWARGS = {"misfire_grace_time": None}
+
+# TRANSLATORS: the word an organiser types for "no limit" on the number of places; one word,
+# lower case, as in "Send the number of places, or “none” for no limit." Any language's word
+# is accepted.
+NO_LIMIT_WORD = N_("none")
+# TRANSLATORS: the word an organiser types to keep registration open until the session ends;
+# one word, lower case. Any language's word is accepted.
+UNTIL_END_WORD = N_("end")
 
 FIELD_LABELS: dict[Field, str] = {
     Field.SCHEDULE: N_("Date and time"),
@@ -112,8 +122,9 @@ def example(event: Event, field: Field) -> str:
 
 
 def prompt(t: Translator, event: Event, field: Field) -> str:
-    zone = escape(event.tz.key)
+    zone = escape(city(t, event.tz.key))
     if field is Field.SCHEDULE:
+        # TRANSLATORS: {zone} is the city the event's time zone is known by (Geneva).
         ask = t._(
             "Send the new date and time in the event's time zone ({zone}) as "
             "YYYY-MM-DD HH:MM-HH:MM, for example: {example}"
@@ -121,13 +132,16 @@ def prompt(t: Translator, event: Event, field: Field) -> str:
     elif field in (Field.JOIN_URL, Field.RECORDING_URL):
         ask = t._("Send the new link. It must start with https://.")
     elif field is Field.CAPACITY:
-        ask = t._("Send the number of places, or none for no limit.")
+        ask = t._("Send the number of places, or “{none}” for no limit.").format(
+            none=t._(NO_LIMIT_WORD)
+        )
     else:
+        # TRANSLATORS: {zone} is the city the event's time zone is known by (Geneva).
         ask = t._(
             "Send the date and time registration closes, in the event's time zone ({zone}), "
-            "as YYYY-MM-DD HH:MM (for example: {example}), or end to keep it open until the "
-            "session ends."
-        ).format(zone=zone, example=example(event, field))
+            "as YYYY-MM-DD HH:MM (for example: {example}), or “{end}” to keep it open until "
+            "the session ends."
+        ).format(zone=zone, example=example(event, field), end=t._(UNTIL_END_WORD))
     now = t._("{label}: {value}").format(
         label=t._(FIELD_LABELS[field]), value=shown(t, event, field, value_of(event, field))
     )
@@ -136,8 +150,9 @@ def prompt(t: Translator, event: Event, field: Field) -> str:
 
 def problem_text(t: Translator, event: Event, field: Field, problem: Problem) -> str:
     if problem is Problem.NO_SUCH_TIME:
+        # TRANSLATORS: {zone} is the city the event's time zone is known by (Geneva).
         text = t._("This time does not exist in {zone}: the clocks change then.").format(
-            zone=escape(event.tz.key)
+            zone=escape(city(t, event.tz.key))
         )
     elif problem is Problem.PAST:
         text = t._("This moment has already passed. Please send a time in the future.")
@@ -146,7 +161,9 @@ def problem_text(t: Translator, event: Event, field: Field, problem: Problem) ->
     elif problem is Problem.NOT_HTTPS:
         text = t._("The link must start with https://.")
     elif problem is Problem.NOT_NUMBER:
-        text = t._("Please send a whole number greater than zero, or none.")
+        text = t._("Please send a whole number greater than zero, or “{none}”.").format(
+            none=t._(NO_LIMIT_WORD)
+        )
     elif problem is Problem.AFTER_END:
         text = t._("Registration cannot close after the session ends ({end}).").format(
             end=views.moment(t, event.start, event.end, event.tz.key)
@@ -173,9 +190,10 @@ def _parse(field: Field, text: str, event: Event, services: Services) -> Any:
         return parse_schedule(text, event, now)
     if field in (Field.JOIN_URL, Field.RECORDING_URL):
         return parse_url(text)
+    words = services.i18n.everywhere
     if field is Field.CAPACITY:
-        return parse_capacity(text)
-    return parse_deadline(text, event, now)
+        return parse_capacity(text, words(NO_LIMIT_WORD))
+    return parse_deadline(text, event, now, words(UNTIL_END_WORD))
 
 
 # --- the conversation ----------------------------------------------------------------------
@@ -225,6 +243,10 @@ async def got_value(update: Update, ctx: BotContext) -> int:
     except BadValue as exc:
         await reply(update, problem_text(t, event, field, exc.problem))
         return Step.VALUE
+    if unchanged(event, field, value):
+        ctx.user_data.pop(DRAFT, None)  # type: ignore[union-attr]
+        await reply(update, t._("This is already the value in force. Nothing was changed."))
+        return ConversationHandler.END
     token = secrets.token_hex(8)
     draft.update(value=value, token=token)
     await preview(update, ctx, t, field, value, token)
@@ -261,7 +283,7 @@ async def preview(
         n = await services.notices.to_tell(field)
         lines.append(
             t.n_(
-                "Send the link now to the {n} registered participant, or only with the reminders?",
+                "Send the link now to {n} registered participant, or only with the reminders?",
                 "Send the link now to the {n} registered participants, or only with the "
                 "reminders?",
                 n,
@@ -405,11 +427,12 @@ async def run_notice(app: Application, change_id: int) -> None:
     async def send(change: StoredChange, recipient: Recipient, claim: Claim) -> Delivery:
         t = services.i18n(recipient.language)
         event = services.event
+        zone, place = recipient.timezone, recipient.place
         if change.field == Field.SCHEDULE:
             start, end = schedule_of(change.previous, event)
-            text = views.moved(t, replace(event, start=start, end=end), event, recipient.timezone)
+            text = views.moved(t, replace(event, start=start, end=end), event, zone, place)
         else:
-            text = views.new_link(t, event, recipient.timezone)
+            text = views.new_link(t, event, zone, place, replaced=bool(change.previous))
         delivery = await outbox.send(recipient.user_id, text, claim)
         if change.field == Field.SCHEDULE and delivery.status is DeliveryStatus.SENT:
             await _send_calendar(services, app, t, recipient.user_id)

@@ -54,6 +54,8 @@ async def show_registration(
             )
         )
     )
+    if registration.status == "active":  # the link in force, as the confirmation gives it
+        parts.append(views.access_line(t, event))
     parts.append(views.registration_summary(t, registration.data))
     markup = keyboard([[(t._("Cancel my registration"), f"unreg:ask:{registration.id}")]])
     await reply(update, "\n\n".join(parts), markup)

@@ -184,11 +184,15 @@ async def button_outside_private(update: Update, ctx: BotContext) -> None:
 
 
 async def plain_text(update: Update, ctx: BotContext) -> None:
-    """A message outside any conversation."""
+    """A message outside any conversation: where to go next, registered or not."""
     t = await tr(update, ctx)
-    await reply(
-        update, t._("To register for the webinar, send /register. For everything else, /help.")
-    )
+    user = update.effective_user
+    registered = user is not None and await ctx.services.registrations.current(user.id)
+    if registered:
+        text = t._("To see your registration, send /myregistration. For everything else, /help.")
+    else:
+        text = t._("To register for the webinar, send /register. For everything else, /help.")
+    await reply(update, text)
 
 
 async def edited_elsewhere(update: Update, ctx: BotContext) -> None:

@@ -26,14 +26,24 @@ PROMPT = "erase_prompt"  # user_data: the id of the confirmation message that is
 async def delete_my_data(update: Update, ctx: BotContext) -> None:
     """/deletemydata: say what will be erased and ask for confirmation."""
     t = await tr(update, ctx)
+    user = update.effective_user
+    assert user is not None
+    if await ctx.services.registrations.current(user.id):
+        what = t._(
+            "I will erase everything I store about you: your registration and its history "
+            "(your place is given up), your questions to the panel, your language and time "
+            "zone, and the record of the messages I sent you. This cannot be undone."
+        )
+    else:  # nothing to give up: no place to lose (never registered, or cancelled)
+        what = t._(
+            "I will erase everything I store about you: any past registration, your questions "
+            "to the panel, your language and time zone, and the record of the messages I sent "
+            "you. This cannot be undone."
+        )
     text = "\n\n".join(
         [
             "<b>" + t._("Erase all your data?") + "</b>",
-            t._(
-                "I will erase everything I store about you: your registration and its history "
-                "(your place is given up), your questions to the panel, your language and time "
-                "zone, and the record of the messages I sent you. This cannot be undone."
-            ),
+            what,
             t._("The messages in this chat stay in your Telegram app; you can delete the chat."),
         ]
     )

@@ -8,12 +8,11 @@ to its usual handler.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from html import escape
 from typing import NoReturn
 
 from babel.dates import format_skeleton
-from babel.numbers import format_decimal
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -30,6 +29,7 @@ from bot.handlers.admin import in_background, send_csv, stamp
 from bot.handlers.common import BotContext, add_conversation, admin_only, reply, tr
 from bot.i18n import Translator
 from bot.services.questions import EmptyQuestion, QuestionTooLong
+from bot.services.timezone import city
 from bot.services.validation import QUESTION_MAX
 from bot.storage.questions import Question
 
@@ -43,7 +43,7 @@ def _prompt(t: Translator) -> str:
     return t._(
         "What would you like to ask or tell the panel? Send it in one message "
         "(up to {max} characters), or /cancel."
-    ).format(max=format_decimal(QUESTION_MAX, locale=t.lang))
+    ).format(max=t.number(QUESTION_MAX))
 
 
 async def _store(update: Update, ctx: BotContext, t: Translator, text: str) -> NoReturn:
@@ -58,8 +58,8 @@ async def _store(update: Update, ctx: BotContext, t: Translator, text: str) -> N
                 "This message is too long: {length} characters, {max} at most. Nothing has "
                 "been sent. Please shorten it and send it again, or /cancel."
             ).format(
-                length=format_decimal(exc.length, locale=t.lang),
-                max=format_decimal(QUESTION_MAX, locale=t.lang),
+                length=t.number(exc.length),
+                max=t.number(QUESTION_MAX),
             ),
         )
         raise ApplicationHandlerStop(WAITING) from None
@@ -140,19 +140,20 @@ def conversation() -> ConversationHandler:
 # --- /questions (admins) -----------------------------------------------------------------------
 
 
-def _when(t: Translator, when: datetime, ctx: BotContext) -> str:
-    tz = ctx.services.event.tz
+def _when(t: Translator, when: datetime, tz: tzinfo) -> str:
+    """The day and time in the event's zone, which the heading names."""
     day = format_skeleton("MMMd", when.astimezone(tz), locale=t.lang)
     return t._("{date}, {time}").format(date=day, time=t.time(when, tz))
 
 
-def _entry(t: Translator, question: Question, ctx: BotContext) -> str:
+def _entry(t: Translator, question: Question, tz: tzinfo) -> str:
     text = question.text
     if len(text) > SHOWN_MAX:
         text = text[:SHOWN_MAX].rstrip() + "…"
-    when = _when(t, question.created_at, ctx)
-    head = f"<b>#{question.id}</b> · {question.language.upper()} · {when}"
-    return f"{head}\n{escape(text)}"
+    head = t._("#{id} · {language} · {when}").format(
+        id=question.id, language=question.language.upper(), when=_when(t, question.created_at, tz)
+    )
+    return f"<b>{head}</b>\n{escape(text)}"
 
 
 def pages(header: str, entries: list[str], limit: int = MESSAGE_MAX) -> list[str]:
@@ -183,19 +184,21 @@ async def _send_questions(update: Update, ctx: BotContext) -> None:
         await reply(update, t._("No questions yet."))
         return
     newest = await service.newest(PAGE)
-    header = "❓ <b>" + t._("Questions for the panel") + "</b>\n"
+    tz = ctx.services.event.tz
+    heading = t._("Questions for the panel ({city} time)").format(city=escape(city(t, tz.key)))
+    header = f"❓ <b>{heading}</b>\n"
     header += t.n_(
-        "{count} question in total, newest first.",
+        "{count} question in total.",
         "{count} questions in total, newest first.",
         total,
-    ).format(count=format_decimal(total, locale=t.lang))
-    header += " " + t._("The CSV file below has them all.")
-    for text in pages(header, [_entry(t, q, ctx) for q in newest]):
+    ).format(count=t.number(total))
+    header += " " + t.n_(
+        "It is also in the CSV file below.", "The CSV file below has them all.", total
+    )
+    for text in pages(header, [_entry(t, q, tz) for q in newest]):
         await reply(update, text)
     path, count = await service.export()
-    caption = t.n_("{count} question", "{count} questions", count).format(
-        count=format_decimal(count, locale=t.lang)
-    )
+    caption = t.n_("{count} question", "{count} questions", count).format(count=t.number(count))
     await send_csv(update, ctx, path, f"questions-{stamp(ctx)}.csv", caption)
 
 

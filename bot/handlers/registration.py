@@ -311,9 +311,12 @@ async def got_country_text(update: Update, ctx: BotContext) -> Step:
         return await _country_chosen(update, ctx, match.code)
     draft = _draft(ctx)
     if match.suggestions:
-        text = t._(
-            "I could not find this country. Did you mean one of these? "
-            "Tap it, or type the name again."
+        text = t.n_(
+            "I could not find this country. Did you mean this one? Tap it, or type the name "
+            "again.",
+            "I could not find this country. Did you mean one of these? Tap the right one, or "
+            "type the name again.",
+            len(match.suggestions),
         )
         markup = keyboard(
             [[(country_name(code, t.lang), f"reg:country:{code}")] for code in match.suggestions]

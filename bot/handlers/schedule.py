@@ -28,7 +28,7 @@ from bot.i18n import Translator
 from bot.services import Services
 from bot.services.calendar import FILENAME, ics
 from bot.services.fanout import Document
-from bot.services.timezone import city, valid_zone, zone_choices, zone_label
+from bot.services.timezone import city, example_zone, valid_zone, zone_choices, zone_label
 from bot.services.validation import clean_text
 from bot.timezones import match_zone
 
@@ -130,7 +130,11 @@ async def city_typed(update: Update, ctx: BotContext) -> None:
     at = ctx.services.event.start
     if found.suggestions:
         rows = [[(zone_label(t, zone, at), SET + zone)] for zone in found.suggestions]
-        text = t._("Did you mean one of these? Tap it, or type the name again.")
+        text = t.n_(
+            "Did you mean this place? Tap it, or type the name again.",
+            "Did you mean one of these places? Tap the right one, or type the name again.",
+            len(found.suggestions),
+        )
         await reply(update, text, keyboard(rows))
         return
     await reply(
@@ -138,7 +142,7 @@ async def city_typed(update: Update, ctx: BotContext) -> None:
         t._(
             "I could not find this place. Please type the name of a large city near you, "
             "for example: {example}, or send /cancel."
-        ).format(example=escape(city(t, "Africa/Dakar"))),
+        ).format(example=escape(city(t, example_zone(country, at)))),
     )
 
 

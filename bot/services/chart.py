@@ -24,7 +24,8 @@ from itertools import accumulate
 from pathlib import Path
 
 from babel.dates import format_skeleton
-from babel.numbers import format_decimal
+
+from bot.i18n import format_number
 
 _lock = threading.Lock()  # matplotlib is not safe for concurrent drawing
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,7 +63,7 @@ def render_signups(per_day: Sequence[tuple[date, int]], labels: ChartLabels, lan
         return format_skeleton("MMMd", mdates.num2date(value).date(), locale=lang)
 
     def number(value: float, _pos: int) -> str:
-        return format_decimal(value, format="#,##0", locale=lang)
+        return format_number(round(value), lang)
 
     with _lock:
         figure = Figure(figsize=(8, 4.5), dpi=120, layout="constrained")

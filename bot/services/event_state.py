@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -189,20 +189,35 @@ def parse_url(text: str) -> str:
     return value
 
 
-def parse_capacity(text: str) -> int | None:
-    """A positive whole number, or "none" for no limit."""
+#: What the organiser types for "no capacity limit" and for "registration open until the
+#: session ends"; the handler adds these words in every language of the catalogs.
+NO_LIMIT: frozenset[str] = frozenset({"none"})
+UNTIL_END: frozenset[str] = frozenset({"end"})
+
+
+def _word(text: str) -> str:
+    """A typed word as compared with `NO_LIMIT`/`UNTIL_END`: trimmed, case-folded, without the
+    quotes the prompt shows it in (« aucune », «ninguno», “none”)."""
+    return text.strip().strip("«»“”\"'‘’ \u00a0\u202f").casefold()
+
+
+def parse_capacity(text: str, no_limit: Collection[str] = NO_LIMIT) -> int | None:
+    """A positive whole number, or one of the `no_limit` words (case-folded) for no limit."""
     value = text.strip()
-    if value.lower() == "none":
+    if _word(value) in no_limit:
         return None
     if not value.isascii() or not value.isdigit() or int(value) <= 0:
         raise BadValue(Problem.NOT_NUMBER)
     return int(value)
 
 
-def parse_deadline(text: str, event: Event, now: datetime) -> str | None:
-    """``YYYY-MM-DD HH:MM`` in the event's zone, or "end" (None: when the session ends)."""
+def parse_deadline(
+    text: str, event: Event, now: datetime, until_end: Collection[str] = UNTIL_END
+) -> str | None:
+    """``YYYY-MM-DD HH:MM`` in the event's zone, or one of the `until_end` words (case-folded;
+    None: when the session ends)."""
     value = text.strip()
-    if value.lower() == "end":
+    if _word(value) in until_end:
         return None
     match = _MOMENT.fullmatch(value)
     if not match:
@@ -213,6 +228,21 @@ def parse_deadline(text: str, event: Event, now: datetime) -> str | None:
     if closes <= now:
         raise BadValue(Problem.PAST)
     return closes.isoformat()
+
+
+def unchanged(event: Event, field: Field, value: Any) -> bool:
+    """Whether `value` (a parsed, stored form) is what `event` has in force already: storing it
+    would change nothing (the same instants written in another way included)."""
+    current = value_of(event, field)
+    if field is Field.SCHEDULE:
+        return schedule_of(value, event) == schedule_of(current, event)
+    if field is Field.DEADLINE:
+
+        def closes(stored: str | None) -> datetime:
+            return event.end if stored is None else min(datetime.fromisoformat(stored), event.end)
+
+        return closes(value) == closes(current)
+    return bool(value == current)
 
 
 # --- the state --------------------------------------------------------------------------------

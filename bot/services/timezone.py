@@ -67,6 +67,16 @@ def default_zone(country: str | None, at: datetime) -> str | None:
     return zones[0] if len(zones) == 1 else None
 
 
+FALLBACK_EXAMPLE = "Africa/Dakar"
+
+
+def example_zone(country: str | None, at: datetime) -> str:
+    """A zone whose city makes a good example for someone from `country`: its best known one
+    (Mexico City for Mexico, São Paulo for Brazil); Dakar when the country is not known."""
+    zones = zone_choices(country, at)
+    return max(zones, key=_renown) if zones else FALLBACK_EXAMPLE
+
+
 def zone_label(t: Translator, zone: str, at: datetime, place: str | None = None) -> str:
     """ "Bogotá (UTC-05:00)": the city in the reader's language (or `place`, the city the
     user typed) and the offset at `at`."""

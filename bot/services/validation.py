@@ -12,6 +12,9 @@ ORGANISATION_MAX = 150
 QUESTION_MAX = 1000
 
 _SPACES = re.compile(r"\s+")
+# A lone no-break space is kept: French puts one before : ; ? ! and inside « » (keyboards in
+# French type them), and a reader of the question must see it as its author wrote it.
+_NO_BREAK = frozenset("\u00a0\u202f")
 # Removed: controls (Cc), private use (Co), lone surrogates (Cs) and format characters (Cf),
 # which show as nothing or change what is around them: zero-width space U+200B, the direction
 # overrides U+202A..U+202E and isolates, the tag characters U+E0000..U+E007F, soft hyphen...
@@ -45,7 +48,8 @@ def clean_text(text: str) -> str:
                 kept.append(ch)
         elif ch not in _BLANKS and unicodedata.category(ch) not in _REMOVED:
             kept.append(ch)
-    return _SPACES.sub(" ", "".join(kept)).strip()
+    joined = "".join(kept)
+    return _SPACES.sub(lambda m: m[0] if m[0] in _NO_BREAK else " ", joined).strip()
 
 
 def clean_multiline(text: str) -> str:
