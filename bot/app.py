@@ -94,7 +94,9 @@ def build_application(
             broadcasts=BroadcastService(BroadcastRepo(db), delivery_repo, user_repo, clock),
             reports=ReportService(StatsRepo(db), events, clock),
             questions=QuestionService(QuestionRepo(db), user_repo, events),
-            notices=ChangeNotices(events, change_repo, delivery_repo, user_repo, clock),
+            notices=ChangeNotices(
+                events, change_repo, delivery_repo, user_repo, registration_repo, clock
+            ),
             followup=FollowUpService(events, delivery_repo, FeedbackRepo(db), user_repo, clock),
         )
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()

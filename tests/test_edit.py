@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,9 +21,16 @@ from bot.i18n import I18n
 from bot.ops import check
 from bot.runner import run_polling
 from bot.services.calendar import FILENAME
+from bot.services.change_notices import (
+    NOT_REGISTERED,
+    SESSION_STARTED,
+    SUPERSEDED,
+    ChangeNotices,
+)
+from bot.services.event_state import EventState, Field, value_of
 from bot.storage import AuditRepo, Database, RegistrationData, RegistrationRepo, UserRepo
 from bot.storage.deliveries import DeliveryRepo, DeliveryStatus
-from bot.storage.event_changes import EventChangeRepo
+from bot.storage.event_changes import EventChangeRepo, StoredChange
 from tests.conftest import BotProcess, Participant, RunningBot, bot_env, write_event
 from tests.test_reminders import Clock, fire
 
@@ -210,6 +218,241 @@ async def test_kill_9_just_after_confirm_tells_everyone_once_after_restart(api, 
         assert [(c.field, c.announce) for c in changes] == [("schedule", "done")]
         statuses = await DeliveryRepo(db).statuses("event-change:1")
         assert set(statuses.values()) == {(DeliveryStatus.SENT, None)} and len(statuses) == 3
+    finally:
+        await db.close()
+
+
+# --- the calendar file after the notice ------------------------------------------------------
+
+
+async def delivery_rows(path: Path, kind: str) -> dict[int, tuple[DeliveryStatus, str | None]]:
+    db = Database(path)
+    await db.open()
+    try:
+        return await DeliveryRepo(db).statuses(kind)
+    finally:
+        await db.close()
+
+
+async def test_calendar_files_on_the_wire_at_a_kill_are_sent_again(api, tmp_path):
+    """The file after the notice of a new time is recorded like it: held unanswered when the
+    bot is killed (its row 'pending'), it is sent again after the restart; the notice is not."""
+    start0 = future_start()
+    event_file = write_event(tmp_path, start0, capacity=2)
+    db_path = tmp_path / "bot.sqlite3"
+    await seed(db_path)
+    process = BotProcess(
+        bot_env(api, tmp_path, event_file, ADMIN_IDS=str(ADMIN)), tmp_path / "bot.log"
+    )
+    process.start()
+    try:
+        people = [Participant(api, user_id, lang) for user_id, lang, _ in PEOPLE]
+        firsts = await first_files(people)
+        admin = Participant(api, ADMIN, "en")
+        typed, new_start, _ = new_time(start0, load_event(event_file).tz)
+        preview = await edit_to_preview(admin, T("en")._("Date and time"), typed, timeout=30)
+        holds = [api.hold("sendDocument", chat_id=p.id) for p in people]
+        await admin.tap(preview, T("en")._("Confirm"), timeout=30)
+        for hold in holds:  # each notice answered, each file on the wire
+            await asyncio.wait_for(hold.reached.wait(), timeout=30)
+        process.kill()
+        for hold in holds:
+            hold.release()  # a 500: not delivered
+        at_kill = await delivery_rows(db_path, "event-change:1:calendar")
+        notices_at_kill = await delivery_rows(db_path, "event-change:1")
+
+        process.start()
+        await notices(api, people)
+        await api.wait_for(lambda m: "Change #1" in text_of(m), chat_id=ADMIN, timeout=30)
+        assert await process.terminate() == 0
+    finally:
+        process.kill_if_running()
+    pending = (DeliveryStatus.PENDING, None)
+    assert at_kill == dict.fromkeys((p.id for p in people), pending), process.log()
+    assert notices_at_kill == dict.fromkeys((p.id for p in people), (DeliveryStatus.SENT, None))
+    received = {p.id: api.messages_to(p.id)[1:] for p in people}  # after the first file
+    check_notices(received, firsts, new_start, {u: lang for u, lang, _ in PEOPLE})
+    sent = dict.fromkeys((p.id for p in people), (DeliveryStatus.SENT, None))
+    assert await delivery_rows(db_path, "event-change:1") == sent
+    assert await delivery_rows(db_path, "event-change:1:calendar") == sent
+
+
+async def told_without_files(path: Path, event_file: Path) -> tuple[datetime, StoredChange]:
+    """What a kill right after the notices' outcomes were recorded leaves: a new time stored,
+    its notice sent to everyone, no row for the files. Returns the new start and the change."""
+    event = load_event(event_file)
+    _, new_start, new_end = new_time(event.start, event.tz)
+    moved = replace(event, start=new_start, end=new_end)
+    db = Database(path)
+    await db.open()
+    try:
+        now = datetime.now(UTC)
+        change = await EventChangeRepo(db).add(
+            "k1",
+            Field.SCHEDULE,
+            value_of(moved, Field.SCHEDULE),
+            value_of(event, Field.SCHEDULE),
+            value_of(event, Field.SCHEDULE),
+            ADMIN,
+            True,
+            now,
+        )
+        assert change is not None
+        deliveries = DeliveryRepo(db)
+        for user_id, _, _ in PEOPLE:
+            assert await deliveries.claim(user_id, change.kind, now)
+            await deliveries.finish(user_id, change.kind, DeliveryStatus.SENT, now)
+    finally:
+        await db.close()
+    return new_start, change
+
+
+async def test_a_notice_sent_before_a_kill_gets_its_calendar_file_at_the_next_start(
+    api, bots, tmp_path
+):
+    """Notices sent, no file rows (a kill between the two): the next start sends each file,
+    once, and no notice again; the start after that sends nothing."""
+    event_file = write_event(tmp_path, future_start(), capacity=2)
+    db_path = tmp_path / "bot.sqlite3"
+    await seed(db_path)
+    new_start, change = await told_without_files(db_path, event_file)
+
+    bot = await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    people = [Participant(api, user_id, lang) for user_id, lang, _ in PEOPLE]
+    received = await notices(api, people)
+    report = await api.wait_for(lambda m: "Change #1" in text_of(m), chat_id=ADMIN)
+    assert "Delivered: 0" in text_of(report)  # nobody was left to tell
+    await bot.close()
+    await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await Participant(api, ADMIN, "en").say("/myid")  # the bot is up and idle
+    for user_id, lang, _ in PEOPLE:
+        messages = api.messages_to(user_id)
+        assert messages == received[user_id]
+        assert [m.method for m in messages] == ["sendDocument"], user_id
+        vevent = vevent_of(messages[0])
+        assert vevent.decoded("DTSTART").astimezone(UTC) == new_start.astimezone(UTC)
+        assert sequence(vevent) > 0
+        assert messages[0].caption == T(lang)._(UPDATED)
+    sent = {u: (DeliveryStatus.SENT, None) for u, _, _ in PEOPLE}
+    assert await delivery_rows(db_path, change.calendar_kind) == sent
+    assert await delivery_rows(db_path, change.kind) == sent
+
+
+async def test_once_the_session_started_a_missing_file_is_recorded_skipped(tmp_path):
+    """After the start (or for a change a later one superseded, or someone who cancelled) the
+    file a crash kept back is recorded as skipped, not sent."""
+    event_file = write_event(tmp_path, future_start(), capacity=2)
+    db_path = tmp_path / "bot.sqlite3"
+    await seed(db_path)
+    _, change = await told_without_files(db_path, event_file)
+    db = Database(db_path)
+    await db.open()
+    try:
+        registrations, deliveries = RegistrationRepo(db), DeliveryRepo(db)
+        changes = EventChangeRepo(db)
+        events = EventState(load_event(event_file), changes, lambda: datetime.now(UTC))
+        await events.load()
+
+        def notices_at(now: datetime) -> ChangeNotices:
+            return ChangeNotices(
+                events, changes, deliveries, UserRepo(db), registrations, lambda: now
+            )
+
+        await registrations.cancel(503, 2)
+        recovered = await notices_at(datetime.now(UTC)).recover()
+        assert [(f.change.id, f.user_id, f.language) for f in recovered.files] == [
+            (change.id, 501, "en"),
+            (change.id, 502, "fr"),
+        ]
+        assert [c.id for c in recovered.changes] == [change.id]
+        assert await deliveries.statuses(change.calendar_kind) == {
+            503: (DeliveryStatus.SKIPPED, NOT_REGISTERED)
+        }
+
+        after = notices_at(events.current.start + timedelta(minutes=1))
+        assert (await after.recover()).files == []
+        assert await deliveries.statuses(change.calendar_kind) == {
+            501: (DeliveryStatus.SKIPPED, SESSION_STARTED),
+            502: (DeliveryStatus.SKIPPED, SESSION_STARTED),
+            503: (DeliveryStatus.SKIPPED, NOT_REGISTERED),
+        }
+    finally:
+        await db.close()
+
+
+async def test_a_superseded_change_sends_no_missing_file(tmp_path):
+    event_file = write_event(tmp_path, future_start(), capacity=2)
+    db_path = tmp_path / "bot.sqlite3"
+    await seed(db_path)
+    _, change = await told_without_files(db_path, event_file)
+    db = Database(db_path)
+    await db.open()
+    try:
+        changes, deliveries = EventChangeRepo(db), DeliveryRepo(db)
+        later = await changes.add(
+            "k2",
+            Field.SCHEDULE,
+            change.value,
+            change.value,
+            change.previous,
+            ADMIN,
+            True,
+            datetime.now(UTC),
+        )
+        assert later is not None
+        events = EventState(load_event(event_file), changes, lambda: datetime.now(UTC))
+        await events.load()
+        notices_now = ChangeNotices(
+            events,
+            changes,
+            deliveries,
+            UserRepo(db),
+            RegistrationRepo(db),
+            lambda: datetime.now(UTC),
+        )
+        recovered = await notices_now.recover()
+        assert recovered.files == [] and [c.id for c in recovered.changes] == [later.id]
+        assert set((await deliveries.statuses(change.calendar_kind)).values()) == {
+            (DeliveryStatus.SKIPPED, SUPERSEDED)
+        }
+    finally:
+        await db.close()
+
+
+async def test_calendar_files_of_changes_sent_before_they_were_recorded_are_not_sent_again(
+    tmp_path,
+):
+    """Schema 9 records the files that followed the notices of a new time sent by an older bot
+    (which sent them unrecorded); a new link's notice gets no file row."""
+    event_file = write_event(tmp_path, future_start(), capacity=2)
+    db_path = tmp_path / "bot.sqlite3"
+    await seed(db_path)
+    _, change = await told_without_files(db_path, event_file)
+    db = Database(db_path)
+    await db.open()
+    try:
+        link = await EventChangeRepo(db).add(
+            "k2",
+            Field.JOIN_URL,
+            "https://example.org/new",
+            None,
+            None,
+            ADMIN,
+            True,
+            datetime.now(UTC),
+        )
+        assert link is not None
+        deliveries = DeliveryRepo(db)
+        now = datetime.now(UTC)
+        assert await deliveries.claim(501, link.kind, now)
+        await deliveries.finish(501, link.kind, DeliveryStatus.SENT, now)
+        await db.conn.execute("PRAGMA user_version = 8")  # written by a bot before schema 9
+        await db.close()
+        await db.open()
+        old = (DeliveryStatus.SKIPPED, "not recorded before schema 9")
+        assert await deliveries.statuses(change.calendar_kind) == {501: old, 502: old, 503: old}
+        assert await deliveries.statuses(link.calendar_kind) == {}
+        assert await deliveries.sent_without("event-change:", ":calendar") == [(501, link.kind)]
     finally:
         await db.close()
 

@@ -44,10 +44,10 @@ from bot.handlers.common import (
     tr,
 )
 from bot.i18n import N_, Translator
-from bot.ratelimit import BULK
 from bot.sending import Outbox
 from bot.services import Services
 from bot.services.calendar import FILENAME, ics
+from bot.services.change_notices import SendFile
 from bot.services.event_state import (
     BadValue,
     Field,
@@ -60,7 +60,7 @@ from bot.services.event_state import (
     unchanged,
     value_of,
 )
-from bot.services.fanout import Claim, Delivery
+from bot.services.fanout import Claim, Delivery, Document
 from bot.services.timezone import city
 from bot.storage.deliveries import DeliveryStatus, Recipient
 from bot.storage.event_changes import StoredChange
@@ -433,12 +433,11 @@ async def run_notice(app: Application, change_id: int) -> None:
             text = views.moved(t, replace(event, start=start, end=end), event, zone, place)
         else:
             text = views.new_link(t, event, zone, place, replaced=bool(change.previous))
-        delivery = await outbox.send(recipient.user_id, text, claim)
-        if change.field == Field.SCHEDULE and delivery.status is DeliveryStatus.SENT:
-            await _send_calendar(services, app, t, recipient.user_id)
-        return delivery
+        return await outbox.send(recipient.user_id, text, claim)
 
-    tally = await services.notices.run(change_id, send, should_stop=lambda: not app.running)
+    tally = await services.notices.run(
+        change_id, send, send_calendar(app), should_stop=lambda: not app.running
+    )
     if tally is None or not tally.completed:
         return
     change = await services.events.repo.get(change_id)
@@ -461,29 +460,49 @@ async def run_notice(app: Application, change_id: int) -> None:
         log.warning("Could not send the change report: %s", exc)
 
 
-async def _send_calendar(
-    services: Services, app: Application, t: Translator, user_id: int
-) -> None:
-    """The new .ics (same UID, higher SEQUENCE) after the notice; bulk, like the notice. A
-    failure is logged: the notice is what must not be lost or doubled."""
-    registration = await services.registrations.current(user_id)
-    status = registration.status if registration else None
-    data = ics(t, services.event, user_id, status, services.clock())
-    caption = t._("Open this file to update the webinar in your calendar.")
-    try:
-        await app.bot.send_document(
-            user_id, document=data, filename=FILENAME, caption=caption, rate_limit_args=BULK
-        )
-    except TelegramError as exc:
-        log.warning("Could not send a calendar file after a change: %s", exc)
+def send_calendar(app: Application) -> SendFile:
+    """Sends the new .ics (same UID, higher SEQUENCE) that follows the notice of a new time,
+    in bulk like the notice, with its claim (see `bot.services.change_notices`)."""
+    services: Services = app.bot_data[SERVICES_KEY]
+    outbox = Outbox(app.bot)
+
+    async def send(user_id: int, language: str, claim: Claim) -> Delivery:
+        t = services.i18n(language)
+        registration = await services.registrations.current(user_id)
+        status = registration.status if registration else None
+        data = ics(t, services.event, user_id, status, services.clock())
+        caption = t._("Open this file to update the webinar in your calendar.")
+        return await outbox.send_document(user_id, Document(data, FILENAME, caption), claim)
+
+    return send
 
 
 async def resume(app: Application) -> None:
-    """At start-up (post_init): notices a stop or a crash interrupted go on."""
+    """At start-up (post_init): notices a stop or a crash interrupted go on, and the calendar
+    files that did not follow a notice sent are sent."""
     services: Services = app.bot_data[SERVICES_KEY]
-    for change in await services.notices.recover():
+    recovered = await services.notices.recover()
+    for change in recovered.changes:
         log.info("Resuming the notice of change #%d", change.id)
         start_notice(app, change.id)
+    if recovered.files:
+        assert app.job_queue is not None
+        app.job_queue.run_once(
+            _files_job,
+            when=0,
+            data=recovered.files,
+            name="event-change:files",
+            job_kwargs=JOB_KWARGS,
+        )
+
+
+async def _files_job(ctx: BotContext) -> None:
+    assert ctx.job is not None
+    app = ctx.application
+    services: Services = app.bot_data[SERVICES_KEY]
+    await services.notices.send_files(
+        ctx.job.data, send_calendar(app), should_stop=lambda: not app.running
+    )
 
 
 def _conversation() -> ConversationHandler:

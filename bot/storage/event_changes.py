@@ -1,8 +1,8 @@
 """Changes organisers made to the event from Telegram (/edit), in the order they were made.
 
 Values are stored as JSON (see `bot.services.event_state` for what each field holds). The
-notice a change calls for goes to the deliveries "event-change:<id>" (see
-`bot.storage.deliveries`).
+notice a change calls for goes to the deliveries "event-change:<id>", and the calendar file that
+follows the notice of a new time to "event-change:<id>:calendar" (see `bot.storage.deliveries`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from bot.storage.db import Database, from_db, to_db
 from bot.storage.deliveries import _RECIPIENT, Recipient, _recipient
 
 KIND_PREFIX = "event-change:"
+CALENDAR_SUFFIX = ":calendar"
 _COLUMNS = "id, token, field, value, previous, file_value, admin_id, announce, at"
 
 
@@ -36,6 +37,11 @@ class StoredChange:
     def kind(self) -> str:
         """The `deliveries.kind` of its notice."""
         return f"{KIND_PREFIX}{self.id}"
+
+    @property
+    def calendar_kind(self) -> str:
+        """The `deliveries.kind` of the calendar file that follows its notice (a new time)."""
+        return self.kind + CALENDAR_SUFFIX
 
 
 def _row(row: sqlite3.Row | tuple[Any, ...]) -> StoredChange:

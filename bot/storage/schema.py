@@ -195,4 +195,14 @@ MIGRATIONS: tuple[str, ...] = (
         AND NOT EXISTS (SELECT 1 FROM deliveries f
             WHERE f.user_id = d.user_id AND f.kind = d.kind || ':calendar');
     """,
+    # 9: likewise, the calendar file sent after the notice of a new time (/edit) is the delivery
+    # 'event-change:<id>:calendar'. Files sent before those rows were written get one here.
+    """
+    INSERT INTO deliveries (user_id, kind, status, error, at)
+    SELECT d.user_id, d.kind || ':calendar', 'skipped', 'not recorded before schema 9', d.at
+    FROM deliveries d JOIN event_changes c ON d.kind = 'event-change:' || c.id
+    WHERE c.field = 'schedule' AND d.status = 'sent'
+        AND NOT EXISTS (SELECT 1 FROM deliveries f
+            WHERE f.user_id = d.user_id AND f.kind = d.kind || ':calendar');
+    """,
 )
