@@ -321,19 +321,19 @@ def feedback_stats(t: Translator, summary: FeedbackSummary) -> str:
             "{count} response, average {average} out of 5",
             "{count} responses, average {average} out of 5",
             n,
-        ).format(count=format_decimal(n, locale=t.lang), average=rating_average(t, summary))
+        ).format(count=t.number(n), average=rating_average(t, summary))
     )
     for rating in range(5, 0, -1):
         count = summary.by_rating.get(rating, 0)
         lines.append(
             t._("Rated {rating}: {count} ({share})").format(
                 rating=rating,
-                count=format_decimal(count, locale=t.lang),
+                count=t.number(count),
                 share=format_percent(count / n, locale=t.lang),
             )
         )
     lines.append(
-        t._("Comments: {count}").format(count=format_decimal(summary.comments, locale=t.lang))
+        t._("Comments: {count}").format(count=t.number(summary.comments))
     )
     return "\n".join(lines)
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from html import escape
 
 from babel.dates import format_skeleton
-from babel.numbers import format_decimal
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
@@ -128,7 +127,7 @@ def _comment_prompt(t: Translator) -> str:
     return t._(
         "Is there anything you would like to tell the organisers? Send it in one message "
         "(up to {max} characters), or tap Skip."
-    ).format(max=format_decimal(COMMENT_MAX, locale=t.lang))
+    ).format(max=t.number(COMMENT_MAX))
 
 
 def _skip_keyboard(t: Translator) -> InlineKeyboardMarkup:
@@ -237,8 +236,8 @@ async def typed(update: Update, ctx: BotContext) -> None:
                 "This comment is too long: {length} characters, {max} at most. Nothing has "
                 "been sent. Please shorten it and send it again, or tap Skip."
             ).format(
-                length=format_decimal(exc.length, locale=t.lang),
-                max=format_decimal(COMMENT_MAX, locale=t.lang),
+                length=t.number(exc.length),
+                max=t.number(COMMENT_MAX),
             ),
             _skip_keyboard(t),
         )
@@ -286,12 +285,12 @@ async def _send_feedback(update: Update, ctx: BotContext) -> None:
         "{count} response, average {average} out of 5",
         "{count} responses, average {average} out of 5",
         n,
-    ).format(count=format_decimal(n, locale=t.lang), average=views.rating_average(t, summary))
+    ).format(count=t.number(n), average=views.rating_average(t, summary))
     header += "\n"
     if summary.comments:
         header += t.n_(
             "{count} comment, newest first.", "{count} comments, newest first.", summary.comments
-        ).format(count=format_decimal(summary.comments, locale=t.lang))
+        ).format(count=t.number(summary.comments))
     else:
         header += t._("No comments yet.")
     header += " " + t._("The CSV file below has every rating and comment.")
@@ -300,7 +299,7 @@ async def _send_feedback(update: Update, ctx: BotContext) -> None:
         await reply(update, text)
     path, count = await service.export(t)
     caption = t.n_("{count} response", "{count} responses", count).format(
-        count=format_decimal(count, locale=t.lang)
+        count=t.number(count)
     )
     await send_csv(update, ctx, path, f"feedback-{stamp(ctx)}.csv", caption)
 
