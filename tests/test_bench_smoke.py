@@ -61,11 +61,11 @@ async def run(name: str, args: list[str]) -> tuple[int, str]:
         start_new_session=True,  # its bot processes too can be stopped as a group
     )
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=240)
     except TimeoutError:
         os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
-        return -1, f"bench.{name} did not finish within 120 s"
+        return -1, f"bench.{name} did not finish within 240 s"
     return process.returncode or 0, output.decode(errors="replace")
 
 
