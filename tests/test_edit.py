@@ -175,7 +175,8 @@ async def test_moving_the_session_tells_each_registrant_once_in_their_language(
     assert sum(m.method == "sendDocument" for m in api.messages_to(501)) == 2
 
 
-async def test_kill_9_just_after_confirm_tells_everyone_once_after_restart(api, tmp_path):
+async def seeded_process(api, tmp_path: Path) -> tuple[datetime, Path, BotProcess]:
+    """The bot as a child process (kill tests) over PEOPLE, with 2 seats; started."""
     start0 = future_start()
     event_file = write_event(tmp_path, start0, capacity=2)
     await seed(tmp_path / "bot.sqlite3")
@@ -183,6 +184,11 @@ async def test_kill_9_just_after_confirm_tells_everyone_once_after_restart(api, 
         bot_env(api, tmp_path, event_file, ADMIN_IDS=str(ADMIN)), tmp_path / "bot.log"
     )
     process.start()
+    return start0, event_file, process
+
+
+async def test_kill_9_just_after_confirm_tells_everyone_once_after_restart(api, tmp_path):
+    start0, event_file, process = await seeded_process(api, tmp_path)
     try:
         people = [Participant(api, user_id, lang) for user_id, lang, _ in PEOPLE]
         firsts = await first_files(people)
@@ -237,14 +243,8 @@ async def delivery_rows(path: Path, kind: str) -> dict[int, tuple[DeliveryStatus
 async def test_calendar_files_on_the_wire_at_a_kill_are_sent_again(api, tmp_path):
     """The file after the notice of a new time is recorded like it: held unanswered when the
     bot is killed (its row 'pending'), it is sent again after the restart; the notice is not."""
-    start0 = future_start()
-    event_file = write_event(tmp_path, start0, capacity=2)
+    start0, event_file, process = await seeded_process(api, tmp_path)
     db_path = tmp_path / "bot.sqlite3"
-    await seed(db_path)
-    process = BotProcess(
-        bot_env(api, tmp_path, event_file, ADMIN_IDS=str(ADMIN)), tmp_path / "bot.log"
-    )
-    process.start()
     try:
         people = [Participant(api, user_id, lang) for user_id, lang, _ in PEOPLE]
         firsts = await first_files(people)

@@ -328,16 +328,23 @@ async def participant_and_admin_flow(api, lang: str, country: str, city: str) ->
     return user
 
 
-async def test_french_messages_end_to_end(api, bots, future_event_file):
-    await bots.start(future_event_file, ADMIN_IDS=str(ADMIN))
-    await participant_and_admin_flow(api, "fr", "Canada", "Montréal")
+async def checked_journey(api, bots, event_file, lang: str, country: str, city: str) -> str:
+    """The journey through the real bot in `lang`; fails on any typography problem in what
+    it showed, and returns all of it as one text."""
+    await bots.start(event_file, ADMIN_IDS=str(ADMIN))
+    await participant_and_admin_flow(api, lang, country, city)
     shown = transcript(api, ADMIN)
     if DUMP:
         print("\n\n".join(f"[{where}] {text}" for where, text in shown))
     assert len(shown) > 40
-    problems = [f"{where}: {p}" for where, text in shown for p in french_problems(text)]
+    check = french_problems if lang == "fr" else spanish_problems
+    problems = [f"{where}: {p}" for where, text in shown for p in check(text)]
     assert not problems, "\n".join(problems)
-    texts = "\n".join(text for _, text in shown)
+    return "\n".join(text for _, text in shown)
+
+
+async def test_french_messages_end_to_end(api, bots, future_event_file):
+    texts = await checked_journey(api, bots, future_event_file, "fr", "Canada", "Montréal")
     # The typed city names the zone; St. John's offset is the zone's real one.
     assert "Montréal (UTC\u221205:00)" in texts and "Votre heure locale (Montréal)" in texts
     assert "(Toronto)" not in texts
@@ -360,15 +367,9 @@ async def test_french_messages_end_to_end(api, bots, future_event_file):
 
 
 async def test_spanish_messages_end_to_end(api, bots, future_event_file):
-    await bots.start(future_event_file, ADMIN_IDS=str(ADMIN))
-    await participant_and_admin_flow(api, "es", "México", "Ciudad de México")
-    shown = transcript(api, ADMIN)
-    if DUMP:
-        print("\n\n".join(f"[{where}] {text}" for where, text in shown))
-    assert len(shown) > 40
-    problems = [f"{where}: {p}" for where, text in shown for p in spanish_problems(text)]
-    assert not problems, "\n".join(problems)
-    texts = "\n".join(text for _, text in shown)
+    texts = await checked_journey(
+        api, bots, future_event_file, "es", "México", "Ciudad de México"
+    )
     assert "Ciudad de México (GMT-06:00)" in texts
     assert "hora de Ginebra" in texts and "Zúrich" not in texts
     for sent in (

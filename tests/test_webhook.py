@@ -230,17 +230,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_run_bot_uses_the_webhook_when_webhook_url_is_set(api, tmp_path, future_event_file):
+def webhook_process(api, tmp_path: Path, event_file: Path) -> BotProcess:
+    """`python run_bot.py` in webhook mode on a free local port (not started)."""
     port = free_port()
     env = bot_env(
         api,
         tmp_path,
-        future_event_file,
+        event_file,
         WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
         WEBHOOK_SECRET=SECRET,
         WEBHOOK_PORT=str(port),
     )
-    process = BotProcess(env, tmp_path / "bot.log")
+    return BotProcess(env, tmp_path / "bot.log")
+
+
+async def test_run_bot_uses_the_webhook_when_webhook_url_is_set(api, tmp_path, future_event_file):
+    process = webhook_process(api, tmp_path, future_event_file)
     process.start()
     try:
         await api.wait_for_call(lambda c: c.method == "setWebhook", timeout=30)
@@ -260,16 +265,7 @@ async def test_a_kill_while_the_first_restarted_id_is_handled_loses_nothing(
     """Webhook mode, ids 1-2 handled, then Telegram restarts at 1; the bot is killed -9 while
     it answers the new update 1 (reusing an id handled seconds before), before its commit.
     Telegram delivers it again to the restarted bot: answered once, and so is update 2."""
-    port = free_port()
-    env = bot_env(
-        api,
-        tmp_path,
-        future_event_file,
-        WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-        WEBHOOK_SECRET=SECRET,
-        WEBHOOK_PORT=str(port),
-    )
-    process = BotProcess(env, tmp_path / "bot.log")
+    process = webhook_process(api, tmp_path, future_event_file)
     first, second = Participant(api, 95, "en"), Participant(api, 96, "en")
     try:
         process.start()
